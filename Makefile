@@ -1,0 +1,40 @@
+# Govoy build. The Envoy version is pinned once, in go.mod; everything else reads it from there.
+SHELL := /bin/bash
+GO ?= go
+ENVOY_VERSION := $(shell awk '$$1=="github.com/envoyproxy/envoy"{print $$2; exit}' go.mod)
+BIN := $(CURDIR)/.bin
+PGV_VERSION := v1.3.0
+PROTOC_GEN_GO_VERSION := v1.36.11
+PGV_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/envoyproxy/protoc-gen-validate)
+PROTO_FILES = $(shell find filters xds-bridge -name '*.proto' -not -path '*/testdata/*' | sort)
+
+.PHONY: all build generate tools check-generated test clean
+
+all: build
+
+build: dist/govoy.so
+
+# One shared object for every Go extension (HTTP chain, network filter, cluster specifier, bridge).
+dist/govoy.so: $(shell find filters -name '*.go' -not -name '*_test.go') go.mod go.sum
+	@mkdir -p dist
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $@ ./filters/cmd/govoy
+
+tools: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-validate
+$(BIN)/protoc-gen-go:
+	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(BIN)/protoc-gen-validate:
+	GOBIN=$(BIN) $(GO) install github.com/envoyproxy/protoc-gen-validate@$(PGV_VERSION)
+
+# Regenerates every *.pb.go and *.pb.validate.go next to its .proto (protoc from Debian).
+generate: tools
+	protoc -I . -I $(PGV_DIR) \
+	  --plugin=protoc-gen-go=$(BIN)/protoc-gen-go --plugin=protoc-gen-validate=$(BIN)/protoc-gen-validate \
+	  --go_out=paths=source_relative:. --validate_out=lang=go,paths=source_relative:. \
+	  $(PROTO_FILES)
+
+# Fails when committed generated code differs from what `make generate` produces.
+check-generated: generate
+	@git diff --exit-code -- '*.pb.go' '*.pb.validate.go' || { echo "generated code is stale: run make generate"; exit 1; }
+
+clean:
+	rm -rf dist
