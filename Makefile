@@ -38,3 +38,37 @@ check-generated: generate
 
 clean:
 	rm -rf dist
+
+# ---- setup / test / run / validate / images (infrastructure) ----
+.PHONY: setup test run validate ci image image-xds envoy-version
+
+# Installs everything on a Debian 12 machine (idempotent): apt packages, stock Envoy, Go modules, protoc plugins.
+setup:
+	@bash scripts/setup.sh
+
+# Every test: vet, check-generated, go test ./..., fuzz targets, validator over envoy-configs/.
+test:
+	@bash scripts/test.sh
+
+# The main job: build dist/govoy.so and run the demo (scripts/run.sh says which).
+run:
+	@bash scripts/run.sh
+
+# Offline check of Envoy bootstraps that use the govoy filter: make validate CONFIGS="a.yaml b.yaml"
+CONFIGS ?= $(sort $(wildcard envoy-configs/*.yaml envoy-configs/*.json))
+validate:
+	$(GO) run ./filters/cmd/govoy-validate $(CONFIGS)
+
+# What .ci/run does.
+ci: setup test
+
+# Images: Envoy contrib + govoy.so, and govoy-xds. The Envoy version comes from go.mod.
+IMAGE_REPO ?= govoy
+image:
+	docker build -f images/envoy/Dockerfile --build-arg ENVOY_VERSION=$(ENVOY_VERSION) -t $(IMAGE_REPO)/envoy:$(ENVOY_VERSION) .
+image-xds:
+	docker build -f images/xds/Dockerfile -t $(IMAGE_REPO)/xds:$(ENVOY_VERSION) .
+
+# Prints the pinned Envoy version (read by filters/internal/releasecheck).
+envoy-version:
+	@echo $(ENVOY_VERSION)

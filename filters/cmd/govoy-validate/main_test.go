@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const repoRoot = "../../.."
+
+func configs(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(filepath.Join(repoRoot, "envoy-configs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(".yaml .yml .json", filepath.Ext(p)) {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 3 {
+		t.Fatalf("envoy-configs/ has %d bootstraps, want at least static, per-route and xds", len(files))
+	}
+	return files
+}
+
+func TestEnvoyConfigsValid(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run(configs(t), &out, &errs); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errs.String())
+	}
+}
+
+// Broken copies of the static bootstrap must fail, naming the file, the place and the culprit.
+func TestBrokenCopies(t *testing.T) {
+	orig, err := os.ReadFile(filepath.Join(repoRoot, "envoy-configs", "static.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keyAuth = "                  - name: key_auth\n                    config:\n"
+	for _, tc := range []struct {
+		name, old, new string
+		want           []string
+	}{
+		{"bad plugin field", keyAuth, keyAuth + "                      no_such_field: 1\n",
+			[]string{`listeners["ingress"]`, `http_filters["envoy.filters.http.golang"]`, `"key_auth"`, "no_such_field"}},
+		{"unknown plugin", "- name: traffic_tagging", "- name: traffic_tagger",
+			[]string{`listeners["ingress"]`, "traffic_tagger"}},
+		{"bad bootstrap field", "connect_timeout:", "connect_timout:", []string{"connect_timout"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !bytes.Contains(orig, []byte(tc.old)) {
+				t.Fatalf("static.yaml no longer contains %q: update the test", tc.old)
+			}
+			p := filepath.Join(t.TempDir(), "broken.yaml")
+			if err := os.WriteFile(p, bytes.Replace(orig, []byte(tc.old), []byte(tc.new), 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out, errs bytes.Buffer
+			if code := run([]string{p}, &out, &errs); code != 1 {
+				t.Fatalf("exit %d, want 1\n%s", code, errs.String())
+			}
+			msg := errs.String()
+			for _, w := range append([]string{p + ": "}, tc.want...) {
+				if !strings.Contains(msg, w) {
+					t.Errorf("output lacks %q:\n%s", w, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run(nil, &out, &errs); code != 2 || !strings.Contains(errs.String(), "usage") {
+		t.Fatalf("exit %d, %q", code, errs.String())
+	}
+}
+
+// govoyImports lists the blank imports of Govoy packages in the non-test Go files of dir.
+func govoyImports(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range af.Imports {
+			path, _ := strconv.Unquote(im.Path.Value)
+			if im.Name != nil && im.Name.Name == "_" && strings.HasPrefix(path, "github.com/govoy/govoy/") {
+				out = append(out, path)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// The validator must parse chains with exactly the plugins govoy.so links.
+func TestSamePluginsAsGovoySO(t *testing.T) {
+	so := govoyImports(t, filepath.Join(repoRoot, "filters", "cmd", "govoy"))
+	here := govoyImports(t, ".")
+	if len(so) == 0 {
+		t.Fatal("filters/cmd/govoy blank-imports no Govoy plugin package")
+	}
+	if strings.Join(so, "\n") != strings.Join(here, "\n") {
+		t.Fatalf("blank imports differ:\nfilters/cmd/govoy:      %v\nfilters/cmd/govoy-validate: %v", so, here)
+	}
+}
+
+// The xDS bootstrap uses no contrib extension, so the stock Envoy from `make setup` must accept it.
+func TestStockEnvoyAcceptsXDSBootstrap(t *testing.T) {
+	bin := os.Getenv("ENVOY_STOCK_BIN")
+	if bin == "" {
+		bin = filepath.Join(repoRoot, ".bin", "envoy-stock")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("no stock Envoy (run make setup): %v", err)
+	}
+	out, err := exec.Command(bin, "--mode", "validate", "-l", "warn", "-c", filepath.Join(repoRoot, "envoy-configs", "xds.yaml")).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("OK")) {
+		t.Fatalf("envoy --mode validate xds.yaml: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,185 @@
+// Package keyauth is the "key_auth" plugin: an API key read from a header or query parameter
+// identifies a consumer; a missing or unknown key gets 401.
+package keyauth
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"hash"
+	"strings"
+	"sync"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govoy/govoy/filters/http/consumers"
+	"github.com/govoy/govoy/filters/plugin"
+)
+
+// Name is the plugin name used in chain configs.
+const Name = "key_auth"
+
+const (
+	defaultHeader = "x-api-key"
+	defaultRealm  = "govoy"
+	// maxPresentedKey bounds the work spent on a presented key (configured keys are at most 1024).
+	maxPresentedKey = 1024
+)
+
+func init() { plugin.Register(Plugin{}) }
+
+// Plugin is the key_auth plugin descriptor.
+type Plugin struct{}
+
+func (Plugin) Name() string               { return Name }
+func (Plugin) Order() int                 { return plugin.OrderAuthn }
+func (Plugin) ConfigProto() proto.Message { return &Config{} }
+func (Plugin) NewFilter(c any, h plugin.Handle) plugin.Filter {
+	return &filter{cfg: c.(*config), h: h}
+}
+
+// keyEntry is one configured key: its full digest for the final constant-time check and its consumer.
+type keyEntry struct {
+	digest   [sha256.Size]byte
+	consumer *plugin.Consumer
+}
+
+// config indexes keys by HMAC-SHA256 under a secret drawn at parse time. A lookup then costs the same
+// whatever the presented key, and since callers cannot compute the index of a guess, the timing of
+// the map probe tells them nothing about stored keys; the hit is confirmed with subtle.
+type config struct {
+	secret    []byte
+	macs      sync.Pool // hash.Hash keyed with secret
+	keys      map[[sha256.Size]byte]keyEntry
+	header    string
+	query     string
+	hide      bool
+	challenge string
+
+	okC, missingC, rejectedC api.CounterMetric
+}
+
+func (Plugin) Parse(msg proto.Message, pc plugin.ParseContext) (any, error) {
+	c, ok := msg.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("key_auth: config is %T, want *keyauth.Config", msg)
+	}
+	return newConfig(c, pc)
+}
+
+func newConfig(c *Config, pc plugin.ParseContext) (*config, error) {
+	if err := c.ValidateAll(); err != nil {
+		return nil, err
+	}
+	cfg := &config{
+		secret: make([]byte, 32),
+		keys:   make(map[[sha256.Size]byte]keyEntry),
+		header: strings.ToLower(c.GetHeader()),
+		query:  c.GetQuery(),
+		hide:   c.GetHideCredentials(),
+	}
+	if cfg.header == "" && cfg.query == "" {
+		cfg.header = defaultHeader
+	}
+	realm := c.GetRealm()
+	if realm == "" {
+		realm = defaultRealm
+	}
+	cfg.challenge = consumers.Challenge("Key", realm, "")
+	if _, err := rand.Read(cfg.secret); err != nil {
+		return nil, fmt.Errorf("key_auth: draw index secret: %w", err)
+	}
+	cfg.macs.New = func() any { return hmac.New(sha256.New, cfg.secret) }
+
+	names := make(map[string]int, len(c.GetConsumers()))
+	owner := make(map[[sha256.Size]byte]string)
+	for i, cons := range c.GetConsumers() {
+		if j, dup := names[cons.GetName()]; dup {
+			return nil, fmt.Errorf("invalid Config.Consumers[%d].Name: consumer %q is already defined at consumers[%d]", i, cons.GetName(), j)
+		}
+		names[cons.GetName()] = i
+		pcons := &plugin.Consumer{Name: cons.GetName(), Labels: cons.GetLabels()}
+		for k, key := range cons.GetKeys() {
+			idx := cfg.index(key)
+			if prev, dup := owner[idx]; dup {
+				// Name the owner, never the key.
+				return nil, fmt.Errorf("invalid Config.Consumers[%d].Keys[%d]: key is already used by consumer %q", i, k, prev)
+			}
+			owner[idx] = cons.GetName()
+			cfg.keys[idx] = keyEntry{digest: sha256.Sum256([]byte(key)), consumer: pcons}
+		}
+	}
+	cfg.okC = pc.Counter("authenticated")
+	cfg.missingC = pc.Counter("missing")
+	cfg.rejectedC = pc.Counter("rejected")
+	return cfg, nil
+}
+
+func (c *config) index(key string) [sha256.Size]byte {
+	m := c.macs.Get().(hash.Hash)
+	m.Reset()
+	m.Write([]byte(key))
+	var out [sha256.Size]byte
+	m.Sum(out[:0])
+	c.macs.Put(m)
+	return out
+}
+
+// lookup returns the consumer owning key, or nil.
+func (c *config) lookup(key string) *plugin.Consumer {
+	e, ok := c.keys[c.index(key)]
+	if !ok {
+		return nil
+	}
+	d := sha256.Sum256([]byte(key))
+	if subtle.ConstantTimeCompare(d[:], e.digest[:]) != 1 {
+		return nil
+	}
+	return e.consumer
+}
+
+type filter struct {
+	plugin.PassThroughFilter
+	cfg *config
+	h   plugin.Handle
+}
+
+// credential finds the key: the header first, then the query parameter.
+func (f *filter) credential(headers api.RequestHeaderMap) (string, consumers.Source, bool) {
+	if f.cfg.header != "" {
+		if v, ok := headers.Get(f.cfg.header); ok && v != "" {
+			return v, consumers.Source{Header: f.cfg.header}, true
+		}
+	}
+	if f.cfg.query != "" {
+		if v, ok := consumers.QueryParam(headers.Path(), f.cfg.query); ok && v != "" {
+			return v, consumers.Source{Query: f.cfg.query}, true
+		}
+	}
+	return "", consumers.Source{}, false
+}
+
+func (f *filter) DecodeHeaders(headers api.RequestHeaderMap, _ bool) plugin.Result {
+	key, src, ok := f.credential(headers)
+	if !ok {
+		f.cfg.missingC.Increment(1)
+		return consumers.Unauthorized(f.cfg.challenge, "missing API key", "govoy.key_auth.missing")
+	}
+	var cons *plugin.Consumer
+	if len(key) <= maxPresentedKey {
+		cons = f.cfg.lookup(key)
+	}
+	if cons == nil {
+		f.cfg.rejectedC.Increment(1)
+		return consumers.Unauthorized(f.cfg.challenge, "invalid API key", "govoy.key_auth.invalid")
+	}
+	f.h.SetConsumer(consumers.Copy(cons))
+	if f.cfg.hide {
+		src.Hide(headers)
+	}
+	f.cfg.okC.Increment(1)
+	return plugin.Continue
+}

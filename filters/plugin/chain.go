@@ -1,0 +1,489 @@
+package plugin
+
+import (
+	"fmt"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+	"go.uber.org/zap"
+
+	"github.com/govoy/govoy/filters/log"
+)
+
+// FilterFactory is the api.StreamFilterFactory of the "govoy" golang filter: one chain runner per
+// request, built from what ConfigParser returned.
+var FilterFactory api.StreamFilterFactory = newChainFilter
+
+// MaxAsync bounds the goroutines running async plugin phases, process-wide. A request that would
+// exceed it gets a 503 (counted as AsyncRejectedCounter) instead of queueing. Set it before Envoy
+// sends traffic (e.g. from an init function).
+var MaxAsync int64 = 16384
+
+var asyncRunning atomic.Int64
+
+// Replies of the chain itself. Bodies say nothing about internals; logs and details do.
+const (
+	panicBody         = "govoy: internal error\n"
+	invalidConfigBody = "govoy: route configuration error\n"
+	overloadBody      = "govoy: overloaded\n"
+)
+
+var chainLog = log.Named("govoy")
+
+// chainFilter runs one request through the chain. Decode state is only touched by the decode side
+// (worker, or the one goroutine of an async decode phase), encode state likewise; Envoy may run both
+// sides at once (a local reply while an async decode phase runs), so shared fields are atomic or
+// behind mu.
+type chainFilter struct {
+	cfg     *ChainConfig
+	cb      api.FilterCallbackHandler
+	filters []Filter // parallel to cfg.run
+
+	// decode side
+	reqHeaders  api.RequestHeaderMap
+	reqBody     api.BufferInstance
+	reqTrailers api.RequestTrailerMap
+	reqEnd      bool
+	decWait     int // plugin waiting for the request body, -1: none
+	decCur      int // plugin running now, for panic reports
+
+	// encode side
+	respHeaders  api.ResponseHeaderMap
+	respBody     api.BufferInstance
+	respTrailers api.ResponseTrailerMap
+	respEnd      bool
+	encWait      int
+	encCur       int
+
+	// decReached is how many plugins (a prefix of the chain) took part in decoding; only those
+	// encode, so a local reply from plugin k is seen by plugins k..0.
+	decReached atomic.Int32
+	destroyed  atomic.Bool
+	consumer   atomic.Pointer[Consumer]
+
+	mu        sync.Mutex // guards the lazily filled fields below
+	state     map[string]any
+	routeName string
+	routeOK   bool
+	clientIP  string
+	clientOK  bool
+}
+
+// emptyChain serves requests whose chain has no plugins: stateless, so shared and allocation-free.
+var emptyChain api.StreamFilter = &api.PassThroughStreamFilter{}
+
+func newChainFilter(config any, cb api.FilterCallbackHandler) api.StreamFilter {
+	cfg, ok := config.(*ChainConfig)
+	if !ok {
+		cfg = &ChainConfig{err: fmt.Errorf("govoy: filter config is %T, not a plugin chain", config)}
+	}
+	if cfg.err == nil && len(cfg.run) == 0 {
+		return emptyChain
+	}
+	f := &chainFilter{cfg: cfg, cb: cb, decWait: -1, encWait: -1, decCur: -1, encCur: -1}
+	if cfg.err == nil && len(cfg.run) > 0 {
+		f.filters = make([]Filter, len(cfg.run))
+		for i, e := range cfg.run {
+			if !f.newPluginFilter(i, e) {
+				break
+			}
+		}
+	}
+	return f
+}
+
+// newPluginFilter creates plugin i's filter; a panic leaves it nil, and DecodeHeaders answers 500.
+func (f *chainFilter) newPluginFilter(i int, e *entry) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.filters = nil
+			f.notePanic(e.name, "NewFilter", r)
+			ok = false
+		}
+	}()
+	f.filters[i] = e.plugin.NewFilter(e.config, f)
+	return true
+}
+
+func (f *chainFilter) metrics() *metricSet {
+	if f.cfg.metrics != nil {
+		return f.cfg.metrics
+	}
+	return inertMetrics
+}
+
+// ---- decode ----
+
+func (f *chainFilter) DecodeHeaders(h api.RequestHeaderMap, end bool) (st api.StatusType) {
+	if f.cfg.err != nil {
+		f.metrics().invalidRoute.Increment(1)
+		chainLog.Error("request on a route whose plugin chain is invalid: answering 500",
+			zap.String("route", f.RouteName()), zap.Error(f.cfg.err))
+		return f.reply(true, 500, invalidConfigBody, "govoy.invalid_route_config", nil)
+	}
+	if f.filters == nil {
+		if len(f.cfg.run) > 0 { // NewFilter panicked
+			return f.reply(true, 500, panicBody, "govoy.panic", nil)
+		}
+		return api.Continue
+	}
+	defer f.recoverPhase(true, &st)
+	f.reqHeaders, f.reqEnd = h, end
+	return f.decode(0, false, end, false)
+}
+
+func (f *chainFilter) DecodeData(buf api.BufferInstance, end bool) (st api.StatusType) {
+	if f.decWait < 0 {
+		return api.Continue
+	}
+	// Envoy hands Go a WaitingAllData body only once it is complete: at end of stream, or (end=false)
+	// right before the trailers, which then reach DecodeTrailers.
+	defer f.recoverPhase(true, &st)
+	i := f.decWait
+	f.decWait = -1
+	f.reqBody = buf
+	return f.decode(i, true, true, false)
+}
+
+func (f *chainFilter) DecodeTrailers(t api.RequestTrailerMap) (st api.StatusType) {
+	if f.decWait < 0 {
+		return api.Continue
+	}
+	// No body, the trailers end the request.
+	defer f.recoverPhase(true, &st)
+	i := f.decWait
+	f.decWait = -1
+	f.reqTrailers = t
+	return f.decode(i, true, true, false)
+}
+
+// decode runs plugins from i on. wantBody: plugin i asked for the body and gets DecodeRequest.
+// bodyReady: the body is complete (or absent), so WaitAllData is served at once. inGo: running on
+// the async goroutine already.
+func (f *chainFilter) decode(i int, wantBody, bodyReady, inGo bool) api.StatusType {
+	for i < len(f.filters) {
+		e := f.cfg.run[i]
+		phase := PhaseDecodeHeaders
+		if wantBody {
+			phase = PhaseDecodeRequest
+		}
+		if !inGo && e.async&phase != 0 {
+			return f.goDecode(i, wantBody, bodyReady)
+		}
+		f.decCur = i
+		var r Result
+		if wantBody {
+			r = f.filters[i].DecodeRequest(f.reqHeaders, f.reqBody, f.reqTrailers)
+		} else {
+			f.decReached.Store(int32(i + 1))
+			r = f.filters[i].DecodeHeaders(f.reqHeaders, f.reqEnd)
+		}
+		f.decCur = -1
+		switch r.kind {
+		case resultLocalReply:
+			return f.sendReply(true, r.reply)
+		case resultWaitAllData:
+			if !wantBody {
+				if bodyReady {
+					wantBody = true
+					continue
+				}
+				f.decWait = i
+				return api.StopAndBuffer
+			}
+		}
+		i++
+		wantBody = false
+	}
+	return api.Continue
+}
+
+func (f *chainFilter) goDecode(i int, wantBody, bodyReady bool) api.StatusType {
+	if !acquireAsync() {
+		f.metrics().asyncRejected.Increment(1)
+		return f.reply(true, 503, overloadBody, "govoy.async_overload", nil)
+	}
+	go func() {
+		defer releaseAsync()
+		defer f.recoverAsync(true)
+		st := f.decode(i, wantBody, bodyReady, true)
+		if st != api.LocalReply {
+			f.resume(true, st)
+		}
+	}()
+	return api.Running
+}
+
+// ---- encode ----
+
+func (f *chainFilter) EncodeHeaders(h api.ResponseHeaderMap, end bool) (st api.StatusType) {
+	n := int(f.decReached.Load())
+	if n == 0 || f.filters == nil {
+		return api.Continue
+	}
+	defer f.recoverPhase(false, &st)
+	f.respHeaders, f.respEnd = h, end
+	return f.encode(n-1, false, end, false)
+}
+
+func (f *chainFilter) EncodeData(buf api.BufferInstance, end bool) (st api.StatusType) {
+	if f.encWait < 0 {
+		return api.Continue
+	}
+	defer f.recoverPhase(false, &st)
+	i := f.encWait
+	f.encWait = -1
+	f.respBody = buf
+	return f.encode(i, true, true, false)
+}
+
+func (f *chainFilter) EncodeTrailers(t api.ResponseTrailerMap) (st api.StatusType) {
+	if f.encWait < 0 {
+		return api.Continue
+	}
+	defer f.recoverPhase(false, &st)
+	i := f.encWait
+	f.encWait = -1
+	f.respTrailers = t
+	return f.encode(i, true, true, false)
+}
+
+// encode is decode's mirror: plugins from i down to 0.
+func (f *chainFilter) encode(i int, wantBody, bodyReady, inGo bool) api.StatusType {
+	for i >= 0 {
+		e := f.cfg.run[i]
+		phase := PhaseEncodeHeaders
+		if wantBody {
+			phase = PhaseEncodeResponse
+		}
+		if !inGo && e.async&phase != 0 {
+			return f.goEncode(i, wantBody, bodyReady)
+		}
+		f.encCur = i
+		var r Result
+		if wantBody {
+			r = f.filters[i].EncodeResponse(f.respHeaders, f.respBody, f.respTrailers)
+		} else {
+			r = f.filters[i].EncodeHeaders(f.respHeaders, f.respEnd)
+		}
+		f.encCur = -1
+		switch r.kind {
+		case resultLocalReply:
+			return f.sendReply(false, r.reply)
+		case resultWaitAllData:
+			if !wantBody {
+				if bodyReady {
+					wantBody = true
+					continue
+				}
+				f.encWait = i
+				return api.StopAndBuffer
+			}
+		}
+		i--
+		wantBody = false
+	}
+	return api.Continue
+}
+
+func (f *chainFilter) goEncode(i int, wantBody, bodyReady bool) api.StatusType {
+	if !acquireAsync() {
+		f.metrics().asyncRejected.Increment(1)
+		return f.reply(false, 503, overloadBody, "govoy.async_overload", nil)
+	}
+	go func() {
+		defer releaseAsync()
+		defer f.recoverAsync(false)
+		st := f.encode(i, wantBody, bodyReady, true)
+		if st != api.LocalReply {
+			f.resume(false, st)
+		}
+	}()
+	return api.Running
+}
+
+// ---- log and lifecycle ----
+
+func (f *chainFilter) OnLog(reqH api.RequestHeaderMap, reqT api.RequestTrailerMap, respH api.ResponseHeaderMap, respT api.ResponseTrailerMap) {
+	for i, fl := range f.filters {
+		if fl != nil {
+			f.onLog(i, fl, reqH, reqT, respH, respT)
+		}
+	}
+}
+
+// onLog isolates each plugin: one panicking OnLog does not skip the others.
+func (f *chainFilter) onLog(i int, fl Filter, reqH api.RequestHeaderMap, reqT api.RequestTrailerMap, respH api.ResponseHeaderMap, respT api.ResponseTrailerMap) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.notePanic(f.cfg.run[i].name, "OnLog", r)
+		}
+	}()
+	fl.OnLog(reqH, reqT, respH, respT)
+}
+
+func (f *chainFilter) OnLogDownstreamStart(api.RequestHeaderMap) {}
+func (f *chainFilter) OnLogDownstreamPeriodic(api.RequestHeaderMap, api.RequestTrailerMap, api.ResponseHeaderMap, api.ResponseTrailerMap) {
+}
+func (f *chainFilter) OnStreamComplete() {}
+
+func (f *chainFilter) OnDestroy(api.DestroyReason) { f.destroyed.Store(true) }
+
+// ---- replies, resumption, panics ----
+
+func (f *chainFilter) sendReply(decoding bool, lr *LocalReply) api.StatusType {
+	return f.reply(decoding, lr.Status, lr.Body, lr.Details, lr.Headers)
+}
+
+func (f *chainFilter) reply(decoding bool, status int, body, details string, h map[string][]string) api.StatusType {
+	if decoding {
+		f.cb.DecoderFilterCallbacks().SendLocalReply(status, body, h, -1, details)
+	} else {
+		f.cb.EncoderFilterCallbacks().SendLocalReply(status, body, h, -1, details)
+	}
+	return api.LocalReply
+}
+
+// resume tells Envoy an async phase is over. The request may be gone by then (client reset,
+// timeout): the SDK then panics, which is no plugin's fault.
+func (f *chainFilter) resume(decoding bool, st api.StatusType) {
+	if f.destroyed.Load() {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			chainLog.Debug("request ended before its async phase", zap.Any("reason", r))
+		}
+	}()
+	if decoding {
+		f.cb.DecoderFilterCallbacks().Continue(st)
+	} else {
+		f.cb.EncoderFilterCallbacks().Continue(st)
+	}
+}
+
+// recoverPhase turns a panic on the worker into a 500 local reply.
+func (f *chainFilter) recoverPhase(decoding bool, st *api.StatusType) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	f.panicked(decoding, r)
+	*st = f.safeReply(decoding)
+}
+
+// recoverAsync does the same on an async phase's goroutine, where the reply is the Continue.
+func (f *chainFilter) recoverAsync(decoding bool) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if f.destroyed.Load() {
+		chainLog.Debug("async phase stopped: request ended", zap.Any("reason", r))
+		return
+	}
+	f.panicked(decoding, r)
+	f.safeReply(decoding)
+}
+
+func (f *chainFilter) panicked(decoding bool, r any) {
+	name, phase := "govoy", "encode"
+	cur := f.encCur
+	if decoding {
+		phase, cur = "decode", f.decCur
+		// the plugin that panicked takes no part in encoding the reply
+		if cur >= 0 && int(f.decReached.Load()) > cur {
+			f.decReached.Store(int32(cur))
+		}
+	}
+	if cur >= 0 {
+		name = f.cfg.run[cur].name
+	}
+	f.notePanic(name, phase, r)
+}
+
+func (f *chainFilter) notePanic(name, phase string, r any) {
+	f.metrics().panics.Increment(1)
+	chainLog.Error("plugin panicked: answering 500", zap.String("plugin", name), zap.String("phase", phase),
+		zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+}
+
+func (f *chainFilter) safeReply(decoding bool) (st api.StatusType) {
+	defer func() {
+		if r := recover(); r != nil {
+			chainLog.Debug("could not send the panic reply: request ended", zap.Any("reason", r))
+			st = api.LocalReply
+		}
+	}()
+	return f.reply(decoding, 500, panicBody, "govoy.panic", nil)
+}
+
+func acquireAsync() bool {
+	if asyncRunning.Add(1) > MaxAsync {
+		asyncRunning.Add(-1)
+		return false
+	}
+	return true
+}
+
+func releaseAsync() { asyncRunning.Add(-1) }
+
+// ---- Handle ----
+
+func (f *chainFilter) Callbacks() api.FilterCallbackHandler { return f.cb }
+func (f *chainFilter) Consumer() *Consumer                  { return f.consumer.Load() }
+func (f *chainFilter) SetConsumer(c *Consumer)              { f.consumer.Store(c) }
+
+func (f *chainFilter) PluginState() map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state == nil {
+		f.state = make(map[string]any, 4)
+	}
+	return f.state
+}
+
+// RouteName and ClientIP read from Envoy once per request. The lock is not held across the Envoy
+// call: from a goroutine that call waits for the worker, which may need the lock meanwhile.
+func (f *chainFilter) RouteName() string {
+	f.mu.Lock()
+	if f.routeOK {
+		defer f.mu.Unlock()
+		return f.routeName
+	}
+	f.mu.Unlock()
+	name := f.cb.StreamInfo().GetRouteName()
+	f.mu.Lock()
+	f.routeName, f.routeOK = name, true
+	f.mu.Unlock()
+	return name
+}
+
+func (f *chainFilter) ClientIP() string {
+	f.mu.Lock()
+	if f.clientOK {
+		defer f.mu.Unlock()
+		return f.clientIP
+	}
+	f.mu.Unlock()
+	ip := hostOnly(f.cb.StreamInfo().DownstreamRemoteAddress())
+	f.mu.Lock()
+	f.clientIP, f.clientOK = ip, true
+	f.mu.Unlock()
+	return ip
+}
+
+func hostOnly(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+var (
+	_ api.StreamFilter = (*chainFilter)(nil)
+	_ Handle           = (*chainFilter)(nil)
+)

@@ -1,0 +1,359 @@
+package dubbo
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	hessian "github.com/apache/dubbo-go-hessian2"
+
+	"github.com/govoy/govoy/filters/rpc/codec"
+)
+
+type order struct {
+	ID    int64
+	Items []string
+	Price float64
+	Meta  map[string]string
+}
+
+func (order) JavaClassName() string { return "org.example.Order" }
+
+func init() { hessian.RegisterPOJO(&order{}) }
+
+// packRequest encodes a request the way dubbo-go does: dubbo-go's client codec is this library's
+// HessianCodec.Write (path, version, method, parameter types, arguments, attachments).
+func packRequest(t testing.TB, id int64, svc hessian.Service, args []any, att map[string]string) []byte {
+	t.Helper()
+	typ := hessian.PackageRequest_TwoWay
+	b, err := hessian.NewHessianCodec(nil).Write(svc, hessian.DubboHeader{SerialID: SerializationHessian2, Type: typ, ID: id}, hessian.NewRequest(args, att))
+	if err != nil {
+		t.Fatalf("pack request: %v", err)
+	}
+	return b
+}
+
+func demoService() hessian.Service {
+	return hessian.Service{Path: "org.example.DemoService", Interface: "org.example.DemoService", Group: "g1", Version: "1.0.0", Method: "sayHello", Timeout: 1500 * time.Millisecond}
+}
+
+func demoArgs() []any {
+	return []any{"world", int32(7), &order{ID: 9, Items: []string{"a", "b"}, Price: 1.5, Meta: map[string]string{"k": "v"}}, []any{int64(1), "x"}, map[any]any{"m": int32(1)}}
+}
+
+func mustDecode(t testing.TB, b []byte) *Frame {
+	t.Helper()
+	f, n, err := Codec{}.Decode(b, codec.FromDownstream, 0)
+	if err != nil || f == nil {
+		t.Fatalf("decode: frame=%v err=%v", f, err)
+	}
+	if n != len(b) {
+		t.Fatalf("decode used %d of %d bytes", n, len(b))
+	}
+	return f.(*Frame)
+}
+
+// libraryRequest decodes a request with dubbo-go-hessian2 in full, as a Dubbo provider would.
+func libraryRequest(t testing.TB, b []byte) []any {
+	t.Helper()
+	hc := hessian.NewHessianCodec(bufio.NewReaderSize(bytes.NewReader(b), len(b)))
+	var h hessian.DubboHeader
+	if err := hc.ReadHeader(&h); err != nil {
+		t.Fatalf("library header: %v", err)
+	}
+	out := make([]any, 7)
+	if err := hc.ReadBody(out); err != nil {
+		t.Fatalf("library body: %v", err)
+	}
+	return out
+}
+
+func TestRequestRoutingFieldsMatchLibrary(t *testing.T) {
+	cases := []struct {
+		name string
+		svc  hessian.Service
+		args []any
+		att  map[string]string
+	}{
+		{"pojo and collections", demoService(), demoArgs(), map[string]string{"tag": "canary", "unicode": "值😀"}},
+		{"no args", hessian.Service{Path: "a.B", Method: "ping"}, []any{}, nil},
+		{"primitives", hessian.Service{Path: "a.C", Version: "2", Method: "m"}, []any{true, int64(5), 2.5, []byte("bin"), []string{"s"}}, map[string]string{}},
+		{"long strings", hessian.Service{Path: "a.D", Method: "m"}, []any{strings.Repeat("長", 40000)}, map[string]string{"big": strings.Repeat("v", 5000)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := packRequest(t, 42, tc.svc, tc.args, tc.att)
+			f := mustDecode(t, b)
+			if f.Err() != nil {
+				t.Fatalf("Err: %v", f.Err())
+			}
+			lib := libraryRequest(t, b)
+			r := f.Route()
+			if f.DubboVersion() != lib[0] || r.Service != lib[1] || r.Version != lib[2] || r.Method != lib[3] || f.ParamTypes() != lib[4] {
+				t.Fatalf("route %+v version %q types %q; library %v", r, f.DubboVersion(), f.ParamTypes(), lib[:5])
+			}
+			libAtt := lib[6].(map[string]string)
+			for k, v := range libAtt {
+				if k == "dubbo" { // the library adds the dubbo version to its map
+					continue
+				}
+				if got, ok := f.Headers().Get(k); !ok || got != v {
+					t.Fatalf("attachment %q: got %q want %q", k, got, v)
+				}
+			}
+			if f.Headers().Len() != len(libAtt)-1 {
+				t.Fatalf("%d attachments, library has %d", f.Headers().Len(), len(libAtt)-1)
+			}
+			if r.Group != tc.svc.Group || r.Timeout != tc.svc.Timeout {
+				t.Fatalf("group %q timeout %v, want %q %v", r.Group, r.Timeout, tc.svc.Group, tc.svc.Timeout)
+			}
+			if f.Kind() != codec.KindRequest || f.ID() != 42 || f.IsHeartbeat() {
+				t.Fatalf("kind %s id %d heartbeat %v", f.Kind(), f.ID(), f.IsHeartbeat())
+			}
+			out, err := f.AppendWire(nil)
+			if err != nil || !bytes.Equal(out, b) {
+				t.Fatalf("unchanged frame re-encoded differently (err %v)", err)
+			}
+		})
+	}
+}
+
+func TestSetIDRewritesInPlace(t *testing.T) {
+	b := packRequest(t, 1, demoService(), demoArgs(), nil)
+	f := mustDecode(t, b)
+	f.SetID(0x0102030405060708)
+	out, _ := Codec{}.Encode(f, nil)
+	g := mustDecode(t, out)
+	if g.ID() != 0x0102030405060708 || g.Route() != f.Route() {
+		t.Fatalf("id %x route %+v", g.ID(), g.Route())
+	}
+	if !bytes.Equal(out[16:], b[16:]) {
+		t.Fatal("SetID touched the body")
+	}
+}
+
+func TestSetAttachmentReencodes(t *testing.T) {
+	b := packRequest(t, 3, demoService(), demoArgs(), map[string]string{"tag": "blue"})
+	f := mustDecode(t, b)
+	f.Headers().Set("tag", "green")
+	f.Headers().Set("x-govoy", "1")
+	out, err := f.AppendWire([]byte("prefix"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out[:6]) != "prefix" {
+		t.Fatal("AppendWire lost dst")
+	}
+	out = out[6:]
+	lib := libraryRequest(t, out)
+	att := lib[6].(map[string]string)
+	if att["tag"] != "green" || att["x-govoy"] != "1" || att["group"] != "g1" || att["timeout"] != "1500" {
+		t.Fatalf("library sees attachments %v", att)
+	}
+	g := mustDecode(t, out)
+	if v, _ := g.Headers().Get("tag"); v != "green" || g.Route() != f.Route() || g.Err() != nil {
+		t.Fatalf("re-decoded tag %q route %+v err %v", v, g.Route(), g.Err())
+	}
+}
+
+func TestStreamByteByByte(t *testing.T) {
+	req := packRequest(t, 10, demoService(), demoArgs(), nil)
+	hb := Codec{}.Heartbeat(11)
+	hbBytes, _ := hb.AppendWire(nil)
+	rsp, err := hessian.NewHessianCodec(nil).Write(hessian.Service{}, hessian.DubboHeader{SerialID: 2, Type: hessian.PackageResponse, ID: 10, ResponseStatus: hessian.Response_OK}, hessian.NewResponse("hi", nil, map[string]string{"dubbo": "2.0.2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(append(append([]byte{}, req...), hbBytes...), rsp...)
+	s := codec.NewStream(Codec{}, codec.FromDownstream, 0)
+	var got []codec.Frame
+	for i := range all {
+		s.Write(all[i : i+1])
+		for {
+			f, err := s.Next()
+			if err != nil {
+				t.Fatalf("byte %d: %v", i, err)
+			}
+			if f == nil {
+				break
+			}
+			got = append(got, f)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d frames", len(got))
+	}
+	if got[0].Route().Method != "sayHello" || !got[1].IsHeartbeat() || got[1].ID() != 11 || got[2].Kind() != codec.KindResponse || got[2].Status() != codec.StatusOK {
+		t.Fatalf("frames: %+v / hb=%v / %s %s", got[0].Route(), got[1].IsHeartbeat(), got[2].Kind(), got[2].Status())
+	}
+	if s.Buffered() != 0 {
+		t.Fatalf("%d bytes left", s.Buffered())
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	if _, _, err := (Codec{}).Decode([]byte{0xca, 0xfe}, codec.FromDownstream, 0); !errors.Is(err, codec.ErrMalformed) {
+		t.Fatalf("bad magic: %v", err)
+	}
+	if _, _, err := (Codec{}).Decode([]byte{0x00}, codec.FromDownstream, 0); !errors.Is(err, codec.ErrMalformed) {
+		t.Fatalf("bad first byte: %v", err)
+	}
+	hdr := []byte{0xda, 0xbb, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff}
+	if _, _, err := (Codec{}).Decode(hdr, codec.FromDownstream, 1<<20); !errors.Is(err, codec.ErrFrameTooLarge) {
+		t.Fatalf("oversized: %v", err)
+	}
+	if f, n, err := (Codec{}).Decode(hdr[:15], codec.FromDownstream, 0); f != nil || n != 0 || err != nil {
+		t.Fatalf("partial header: %v %d %v", f, n, err)
+	}
+	// A sound frame with an unreadable body decodes, reports Err, and can be answered.
+	bad := append(append([]byte{}, hdr[:12]...), 0, 0, 0, 3, 0x05, 'a', 'b')
+	f := mustDecode(t, bad)
+	if !errors.Is(f.Err(), codec.ErrBadContent) {
+		t.Fatalf("bad body: %v", f.Err())
+	}
+	if _, err := (Codec{}).Hijack(f, codec.StatusBadRequest, "cannot read request"); err != nil {
+		t.Fatalf("hijack bad request: %v", err)
+	}
+	// Another serialization: header fields work, routing fields are reported missing.
+	other := packRequest(t, 5, demoService(), nil, nil)
+	other[2] = other[2]&^serialMask | 6
+	if g := mustDecode(t, other); !errors.Is(g.Err(), codec.ErrBadContent) || g.ID() != 5 {
+		t.Fatalf("fastjson request: id %d err %v", g.ID(), g.Err())
+	}
+	if _, err := countParams("[[L"); err == nil {
+		t.Fatal("bad descriptor accepted")
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	b, err := hessian.NewHessianCodec(nil).Write(hessian.Service{}, hessian.DubboHeader{SerialID: 2, Type: hessian.PackageHeartbeat, ID: 77}, hessian.NewRequest([]any{}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := mustDecode(t, b)
+	if !f.IsHeartbeat() || f.Kind() != codec.KindRequest || f.ID() != 77 {
+		t.Fatalf("heartbeat %v kind %s id %d", f.IsHeartbeat(), f.Kind(), f.ID())
+	}
+	rep, err := Codec{}.HeartbeatReply(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := rep.AppendWire(nil)
+	var h hessian.DubboHeader
+	hc := hessian.NewHessianCodec(bufio.NewReader(bytes.NewReader(out)))
+	if err := hc.ReadHeader(&h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Type&hessian.PackageHeartbeat == 0 || h.Type&hessian.PackageResponse == 0 || h.ID != 77 || h.ResponseStatus != hessian.Response_OK {
+		t.Fatalf("library sees reply header %+v", h)
+	}
+	if g := mustDecode(t, out); !g.IsHeartbeat() || g.Kind() != codec.KindResponse {
+		t.Fatal("reply does not decode as a heartbeat response")
+	}
+	if _, err := (Codec{}).HeartbeatReply(mustDecode(t, packRequest(t, 1, demoService(), nil, nil))); !errors.Is(err, codec.ErrNotRequest) {
+		t.Fatalf("reply to a call: %v", err)
+	}
+}
+
+func TestHijackParsedByClientDecoder(t *testing.T) {
+	req := mustDecode(t, packRequest(t, 99, demoService(), demoArgs(), nil))
+	cases := map[codec.Status]byte{
+		codec.StatusNoRoute: 60, codec.StatusNoProvider: 60, codec.StatusTimeout: 31, codec.StatusRateLimited: 100,
+		codec.StatusCircuitOpen: 100, codec.StatusBadRequest: 40, codec.StatusServerError: 80,
+	}
+	for st, code := range cases {
+		msg := "govoy: " + st.String()
+		rsp, err := Codec{}.Hijack(req, st, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := rsp.AppendWire(nil)
+		g := mustDecode(t, out)
+		if g.StatusCode() != uint32(code) || g.ID() != 99 || g.Kind() != codec.KindResponse {
+			t.Fatalf("%s: status %d id %d kind %s", st, g.StatusCode(), g.ID(), g.Kind())
+		}
+		// dubbo-go's client path: header, then the error body as the exception message.
+		hc := hessian.NewHessianCodec(bufio.NewReader(bytes.NewReader(out)))
+		var h hessian.DubboHeader
+		if err := hc.ReadHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		resp := &hessian.Response{}
+		if err := hc.ReadBody(resp); err != nil {
+			t.Fatal(err)
+		}
+		if h.ResponseStatus != code || resp.Exception == nil || !strings.Contains(resp.Exception.Error(), msg) {
+			t.Fatalf("%s: library header %+v exception %v", st, h, resp.Exception)
+		}
+	}
+	if g := mustDecode(t, mustWire(t)(Codec{}.Hijack(req, codec.StatusTimeout, "t"))); g.Status() != codec.StatusTimeout {
+		t.Fatalf("timeout maps back to %s", g.Status())
+	}
+	oneway := packRequest(t, 5, demoService(), nil, nil)
+	oneway[2] &^= flagTwoWay
+	if _, err := (Codec{}).Hijack(mustDecode(t, oneway), codec.StatusTimeout, ""); !errors.Is(err, codec.ErrNotRequest) {
+		t.Fatalf("hijack oneway: %v", err)
+	}
+}
+
+// mustWire returns a function taking a (frame, error) pair, so it can wrap Hijack calls directly.
+func mustWire(t testing.TB) func(codec.Frame, error) []byte {
+	return func(f codec.Frame, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := f.AppendWire(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
+func TestMatch(t *testing.T) {
+	c := Codec{}
+	if c.Match(nil) != codec.MatchMore || c.Match([]byte{0xda}) != codec.MatchMore || c.Match([]byte{0xda, 0xbb}) != codec.MatchYes || c.Match([]byte{0xda, 0x00}) != codec.MatchNo || c.Match([]byte("GET")) != codec.MatchNo {
+		t.Fatal("match")
+	}
+}
+
+// seeds are the frames kept in testdata/ and in the fuzz corpus.
+func seeds(t testing.TB) map[string][]byte {
+	rsp, err := hessian.NewHessianCodec(nil).Write(hessian.Service{}, hessian.DubboHeader{SerialID: 2, Type: hessian.PackageResponse, ID: 10, ResponseStatus: hessian.Response_OK}, hessian.NewResponse(&order{ID: 1, Items: []string{"x"}}, nil, map[string]string{"dubbo": "2.0.2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := mustDecode(t, packRequest(t, 8, demoService(), demoArgs(), nil))
+	return map[string][]byte{
+		"request-pojo.bin":    packRequest(t, 7, demoService(), demoArgs(), map[string]string{"tag": "canary"}),
+		"request-noargs.bin":  packRequest(t, 1, hessian.Service{Path: "a.B", Method: "ping"}, []any{}, nil),
+		"response-ok.bin":     rsp,
+		"heartbeat.bin":       mustWire(t)(Codec{}.Heartbeat(3), nil),
+		"hijack-timeout.bin":  mustWire(t)(Codec{}.Hijack(req, codec.StatusTimeout, "upstream timeout")),
+		"heartbeat-reply.bin": mustWire(t)(Codec{}.HeartbeatReply(mustDecode(t, mustWire(t)(Codec{}.Heartbeat(4), nil)))),
+	}
+}
+
+// TestSeeds checks the committed seed frames still decode; GOVOY_UPDATE_SEEDS=1 rewrites them
+// and the fuzz corpus.
+func TestSeeds(t *testing.T) {
+	s := seeds(t)
+	if os.Getenv("GOVOY_UPDATE_SEEDS") == "1" {
+		writeSeeds(t, s)
+	}
+	for name := range s {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatalf("%v (run with GOVOY_UPDATE_SEEDS=1 to create)", err)
+		}
+		if f := mustDecode(t, b); f.Err() != nil {
+			t.Fatalf("%s: %v", name, f.Err())
+		}
+	}
+}

@@ -1,0 +1,414 @@
+// abihost: loads a golang-filter .so the way Envoy v1.39.0 does and serves real HTTP/1.1 through it.
+//
+//   abihost --so dist/govoy.so --config cfg.pb --upstream 127.0.0.1:8080
+//           [--route /prefix=route.pb]... [--plugin-name govoy] [--concurrency 2]
+//           [--listen 127.0.0.1:0] [--admin 127.0.0.1:0] [--buffer-limit 1048576]
+//           [--log-level info] [--dso-kinds http,network,cluster,bridge]
+//   abihost --noop-filter --upstream 127.0.0.1:8080   (benchmark baseline: a no-op C filter)
+//
+// --config and --route files hold a serialized google.protobuf.Any: the golang filter's
+// plugin_config and a RouterPlugin's config (ConfigsPerRoute.plugins_config[plugin-name]).
+// When ready it prints "READY listen=ADDR admin=ADDR" on stdout. The admin address serves
+// GET /stats (JSON counters and Go-defined metrics), GET /logs, POST /cleanup (envoyGoFilterCleanUp).
+#include "host.h"  // first: defines _GNU_SOURCE
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+
+#ifndef ENVOY_ABI_VERSION
+#define ENVOY_ABI_VERSION "unknown"
+#endif
+
+filter_config_t g_config;
+route_t* g_routes;
+size_t g_n_routes;
+uint32_t g_concurrency = 2;
+void* worker_main(void* arg);
+
+static void die(const char* fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "abihost: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(2);
+}
+
+static void read_file(const char* flag, const char* path, buf_t* out) {
+  FILE* f = fopen(path, "rb");
+  if (!f)
+    die("%s: cannot read %s: %s", flag, path, strerror(errno));
+  char tmp[65536];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+    buf_add(out, tmp, n);
+  fclose(f);
+}
+
+static void parse_addr(const char* flag, const char* v, char* host, size_t hl, int* port) {
+  const char* colon = strrchr(v, ':');
+  if (!colon || colon == v)
+    die("%s: want HOST:PORT, got %s", flag, v);
+  size_t n = (size_t)(colon - v);
+  if (n >= hl)
+    die("%s: host too long in %s", flag, v);
+  memcpy(host, v, n);
+  host[n] = 0;
+  struct in_addr a;
+  if (inet_pton(AF_INET, host, &a) != 1)
+    die("%s: %s is not an IPv4 address", flag, host);
+  char* end;
+  long p = strtol(colon + 1, &end, 10);
+  if (*end || p < 0 || p > 65535 || end == colon + 1)
+    die("%s: bad port in %s", flag, v);
+  *port = (int)p;
+}
+
+static int log_level_of(const char* v) {
+  static const char* names[] = {"trace", "debug", "info", "warning", "error", "critical", "off"};
+  for (int i = 0; i < 7; i++)
+    if (!strcmp(v, names[i]))
+      return i;
+  die("--log-level: unknown level %s (trace|debug|info|warning|error|critical|off)", v);
+}
+
+/* ---------- RoutePluginConfig (golang_filter.cc) ---------- */
+static uint64_t route_config_id(route_t* r) {
+  r->cfg.plugin_name_ptr = (uint64_t)(uintptr_t)g_config.plugin_name;
+  r->cfg.plugin_name_len = strlen(g_config.plugin_name);
+  r->cfg.config_ptr = (uint64_t)(uintptr_t)r->any.p;
+  r->cfg.config_len = r->any.len;
+  r->cfg.is_route_config = 1;
+  r->cfg.concurrency = g_concurrency;
+  return g_dso.new_config(&r->cfg);
+}
+
+uint64_t route_merged_config_id(route_t* r, uint64_t parent_id) {
+  pthread_rwlock_rdlock(&r->lock);
+  if (r->merged_id > 0 && r->cached_parent == parent_id) {
+    uint64_t id = r->merged_id;
+    pthread_rwlock_unlock(&r->lock);
+    return id;
+  }
+  pthread_rwlock_unlock(&r->lock);
+  pthread_rwlock_wrlock(&r->lock);
+  if (r->merged_id > 0) {
+    if (r->cached_parent == parent_id) {
+      uint64_t id = r->merged_id;
+      pthread_rwlock_unlock(&r->lock);
+      return id;
+    }
+    g_dso.destroy_config(r->merged_id, 1); // delayed delete on the Go side
+  }
+  if (r->config_id == 0)
+    r->config_id = route_config_id(r);
+  r->merged_id = g_dso.merge_config((uint64_t)(uintptr_t)g_config.plugin_name,
+                                    strlen(g_config.plugin_name), parent_id, r->config_id);
+  r->cached_parent = parent_id;
+  uint64_t id = r->merged_id;
+  pthread_rwlock_unlock(&r->lock);
+  return id;
+}
+
+route_t* route_match(const char* path, size_t len) {
+  route_t* best = NULL;
+  size_t best_len = 0;
+  for (size_t i = 0; i < g_n_routes; i++) {
+    size_t pl = strlen(g_routes[i].prefix);
+    if (pl <= len && !strncmp(path, g_routes[i].prefix, pl) && (!best || pl > best_len)) {
+      best = &g_routes[i];
+      best_len = pl;
+    }
+  }
+  return best;
+}
+
+/* ---------- admin ---------- */
+static void json_str(buf_t* b, const char* s) {
+  buf_add(b, "\"", 1);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      buf_printf(b, "\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      buf_printf(b, "\\u%04x", *s);
+    else
+      buf_add(b, s, 1);
+  }
+  buf_add(b, "\"", 1);
+}
+
+static void admin_stats(buf_t* b) {
+  buf_add(b, "{\"envoy_abi\":", 13);
+  json_str(b, ENVOY_ABI_VERSION);
+  buf_printf(b, ",\"concurrency\":%u,\"config_id\":%llu,\"counters\":{", g_concurrency,
+             (unsigned long long)g_config.config_id);
+  for (int i = 0; i < C_COUNT; i++) {
+    if (i)
+      buf_add(b, ",", 1);
+    json_str(b, g_counter_names[i]);
+    buf_printf(b, ":%llu", (unsigned long long)atomic_load(&g_counters[i]));
+  }
+  buf_add(b, "},\"metrics\":{", 13);
+  static const char* types[] = {"counter", "gauge", "histogram"};
+  pthread_mutex_lock(&g_config.mu);
+  for (size_t i = 0; i < g_config.n_metrics; i++) {
+    metric_t* m = &g_config.metrics[i];
+    if (i)
+      buf_add(b, ",", 1);
+    json_str(b, m->name);
+    buf_printf(b, ":{\"type\":\"%s\",\"value\":%lld,\"samples\":%llu}", types[m->type],
+               (long long)m->value, (unsigned long long)m->samples);
+  }
+  pthread_mutex_unlock(&g_config.mu);
+  buf_add(b, "}}", 2);
+}
+
+static void admin_serve(int lfd) {
+  for (;;) {
+    int fd = accept(lfd, NULL, NULL);
+    if (fd < 0)
+      continue;
+    char req[4096];
+    size_t got = 0;
+    while (got < sizeof(req) - 1) {
+      ssize_t n = read(fd, req + got, sizeof(req) - 1 - got);
+      if (n <= 0)
+        break;
+      got += (size_t)n;
+      req[got] = 0;
+      if (strstr(req, "\r\n\r\n"))
+        break;
+    }
+    req[got] = 0;
+    buf_t body = {0};
+    int code = 200;
+    const char* ctype = "application/json";
+    if (!strncmp(req, "GET /stats ", 11)) {
+      admin_stats(&body);
+    } else if (!strncmp(req, "GET /logs ", 10)) {
+      logs_dump(&body);
+      ctype = "text/plain";
+    } else if (!strncmp(req, "POST /cleanup ", 14)) {
+      // DsoManager::cleanUpForTest -> envoyGoFilterCleanUp: forces Go GC and finalizers.
+      if (g_dso.cleanup)
+        g_dso.cleanup();
+      buf_add(&body, "{}", 2);
+    } else {
+      code = 404;
+      buf_add(&body, "{\"error\":\"unknown admin path\"}", 30);
+    }
+    buf_t out = {0};
+    buf_printf(&out,
+               "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\nconnection: "
+               "close\r\n\r\n",
+               code, code == 200 ? "OK" : "Not Found", ctype, body.len);
+    buf_add(&out, body.p, body.len);
+    size_t off = 0;
+    while (off < out.len) {
+      ssize_t n = write(fd, out.p + off, out.len - off);
+      if (n <= 0)
+        break;
+      off += (size_t)n;
+    }
+    buf_free(&out);
+    buf_free(&body);
+    close(fd);
+  }
+}
+
+static int listen_on(const char* flag, const char* host, int port, int reuseport) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (reuseport ? SOCK_NONBLOCK : 0), 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reuseport)
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, host, &a.sin_addr);
+  if (bind(fd, (struct sockaddr*)&a, sizeof(a)) < 0 || listen(fd, 1024) < 0)
+    die("%s: cannot listen on %s:%d: %s", flag, host, port, strerror(errno));
+  return fd;
+}
+
+static int bound_port(int fd) {
+  struct sockaddr_in a;
+  socklen_t l = sizeof(a);
+  getsockname(fd, (struct sockaddr*)&a, &l);
+  return ntohs(a.sin_port);
+}
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: abihost --so PATH --upstream HOST:PORT [--config ANY_FILE] "
+          "[--route PREFIX[=ANY_FILE]]... [--plugin-name NAME] [--concurrency N] "
+          "[--listen HOST:PORT] [--admin HOST:PORT] [--buffer-limit BYTES] "
+          "[--log-level LEVEL] [--dso-kinds http,network,cluster,bridge] [--noop-filter] "
+          "[--version]\n");
+}
+
+int main(int argc, char** argv) {
+  const char *so = NULL, *config = NULL, *upstream = NULL, *listen_addr = "127.0.0.1:0",
+             *admin_addr = "127.0.0.1:0", *kinds = "http";
+  g_config.plugin_name = "govoy";
+  g_config.buffer_limit = 1024 * 1024; // per_connection_buffer_limit_bytes default
+  for (int i = 1; i < argc; i++) {
+    const char* a = argv[i];
+    if (!strcmp(a, "--version")) {
+      printf("abihost envoy-abi %s\n", ENVOY_ABI_VERSION);
+      return 0;
+    }
+    if (!strcmp(a, "--noop-filter")) {
+      g_noop = 1; // benchmark baseline: no .so, a no-op C filter
+      continue;
+    }
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage();
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      usage();
+      die("%s: missing value", a);
+    }
+    const char* v = argv[++i];
+    if (!strcmp(a, "--so"))
+      so = v;
+    else if (!strcmp(a, "--config"))
+      config = v;
+    else if (!strcmp(a, "--upstream"))
+      upstream = v;
+    else if (!strcmp(a, "--listen"))
+      listen_addr = v;
+    else if (!strcmp(a, "--admin"))
+      admin_addr = v;
+    else if (!strcmp(a, "--plugin-name")) {
+      if (!*v)
+        die("--plugin-name: must not be empty");
+      g_config.plugin_name = (char*)v;
+    } else if (!strcmp(a, "--dso-kinds")) {
+      kinds = v;
+    } else if (!strcmp(a, "--concurrency")) {
+      char* end;
+      long n = strtol(v, &end, 10);
+      if (*end || n < 1 || n > 64)
+        die("--concurrency: want 1..64, got %s", v);
+      g_concurrency = (uint32_t)n;
+    } else if (!strcmp(a, "--buffer-limit")) {
+      char* end;
+      long long n = strtoll(v, &end, 10);
+      if (*end || n < 0 || n > (1LL << 31))
+        die("--buffer-limit: want 0..2147483648 bytes, got %s", v);
+      g_config.buffer_limit = (uint32_t)n;
+    } else if (!strcmp(a, "--log-level")) {
+      g_log_level = log_level_of(v);
+    } else if (!strcmp(a, "--route")) {
+      g_routes = realloc(g_routes, (g_n_routes + 1) * sizeof(route_t));
+      route_t* r = &g_routes[g_n_routes++];
+      memset(r, 0, sizeof(*r));
+      pthread_rwlock_init(&r->lock, NULL);
+      const char* eq = strchr(v, '=');
+      r->prefix = eq ? strndup(v, (size_t)(eq - v)) : strdup(v);
+      if (r->prefix[0] != '/')
+        die("--route: prefix must start with '/', got %s", r->prefix);
+      r->name = r->prefix;
+      if (eq)
+        read_file("--route", eq + 1, &r->any);
+    } else {
+      usage();
+      die("unknown flag %s", a);
+    }
+  }
+  if (!so && !g_noop)
+    die("--so: required (path of the golang filter shared object)");
+  if (!upstream)
+    die("--upstream: required (HOST:PORT of the upstream HTTP server)");
+  parse_addr("--upstream", upstream, g_upstream_host, sizeof(g_upstream_host), &g_upstream_port);
+  char lhost[64], ahost[64];
+  int lport, aport;
+  parse_addr("--listen", listen_addr, lhost, sizeof(lhost), &lport);
+  parse_addr("--admin", admin_addr, ahost, sizeof(ahost), &aport);
+  for (const char* k = kinds; *k;) {
+    const char* comma = strchr(k, ',');
+    size_t n = comma ? (size_t)(comma - k) : strlen(k);
+    if (!((n == 4 && !strncmp(k, "http", 4)) || (n == 7 && !strncmp(k, "network", 7)) ||
+          (n == 7 && !strncmp(k, "cluster", 7)) || (n == 6 && !strncmp(k, "bridge", 6))))
+      die("--dso-kinds: unknown kind %.*s (http|network|cluster|bridge)", (int)n, k);
+    k += n + (comma ? 1 : 0);
+  }
+  if (!strstr(kinds, "http"))
+    die("--dso-kinds: must include http (this host serves HTTP)");
+  if (config)
+    read_file("--config", config, &g_config.any);
+  signal(SIGPIPE, SIG_IGN);
+
+  // config.cc: DsoManager<HttpFilterDsoImpl>::load, then FilterConfig::newGoPluginConfig.
+  if (g_noop) {
+    g_n_routes = 0;
+  } else if (!dso_load(so, kinds)) {
+    fprintf(stderr, "abihost: golang_filter: load library failed: %s %s\n", g_config.plugin_name,
+            so);
+    return 1;
+  }
+  pthread_mutex_init(&g_config.mu, NULL);
+  // MetricStore: ids start at the MetricType value and grow by kMetricIdIncrement (4), so the low
+  // two bits of an id name its type.
+  g_config.next_id[0] = 0;
+  g_config.next_id[1] = 1;
+  g_config.next_id[2] = 2;
+  g_config.base.plugin_name_ptr = (uint64_t)(uintptr_t)g_config.plugin_name;
+  g_config.base.plugin_name_len = strlen(g_config.plugin_name);
+  g_config.base.config_ptr = (uint64_t)(uintptr_t)g_config.any.p;
+  g_config.base.config_len = g_config.any.len;
+  g_config.base.is_route_config = 0;
+  g_config.base.concurrency = g_concurrency;
+  g_config.config_id = g_noop ? 0 : g_dso.new_config(&g_config.base);
+  if (g_config.config_id == 0 && !g_noop) {
+    fprintf(stderr, "abihost: golang filter failed to parse plugin config: %s %s\n",
+            g_config.plugin_name, so);
+    return 1;
+  }
+  // RoutePluginConfig ctor: the DSO is loaded, so per-route configs are parsed now.
+  for (size_t i = 0; i < g_n_routes; i++) {
+    route_t* r = &g_routes[i];
+    if (!r->any.len)
+      continue;
+    r->config_id = route_config_id(r);
+    if (r->config_id == 0) {
+      fprintf(stderr, "abihost: golang filter failed to parse plugin config: %s (route %s)\n",
+              g_config.plugin_name, r->prefix);
+      return 1;
+    }
+  }
+
+  int lfd0 = listen_on("--listen", lhost, lport, 1);
+  lport = bound_port(lfd0);
+  int afd = listen_on("--admin", ahost, aport, 0);
+  aport = bound_port(afd);
+  for (uint32_t i = 0; i < g_concurrency; i++) {
+    worker_t* w = calloc(1, sizeof(*w));
+    w->id = (int)i;
+    snprintf(w->name, sizeof(w->name), "worker_%u", i);
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&w->mu, NULL);
+    struct {
+      worker_t* w;
+      int lfd;
+    }* arg = malloc(sizeof(*arg));
+    arg->w = w;
+    arg->lfd = i == 0 ? lfd0 : listen_on("--listen", lhost, lport, 1);
+    pthread_create(&w->thread, NULL, worker_main, arg);
+  }
+  printf("READY listen=%s:%d admin=%s:%d\n", lhost, lport, ahost, aport);
+  fflush(stdout);
+  admin_serve(afd);
+  return 0;
+}
