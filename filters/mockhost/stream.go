@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +64,7 @@ type stream struct {
 	respHeaders     *headerStore // set once the response (upstream or local) starts
 	respTrailers    *headerStore
 	decodeAborted   bool // a local reply started: stop feeding the decoder
-	directReply     *LocalReply
+	directReply     *directReply
 	reset           bool
 	received        *Received
 	protocolErrs    []string
@@ -226,6 +227,7 @@ func (s *stream) sendPanicReply(d *direction, details string) {
 		return
 	}
 	d.resumed.Store(true)
+	// Envoy passes gRPC status Ok (0) for panic replies.
 	s.post(func() { s.sendLocalReplyInternal(d, &LocalReply{Status: 500, Body: "error happened in filter\r\n"}) })
 }
 
@@ -444,25 +446,25 @@ func (s *stream) sendLocalReplyInternal(d *direction, lr *LocalReply) {
 
 // envoyLocalReply is a reply sent by Envoy itself (buffer limits), not through the Go SDK.
 func (s *stream) envoyLocalReply(d *direction, status int, body, details string) {
-	lr := &LocalReply{Status: status, Body: body, Details: details, GrpcStatus: -1}
-	s.post(func() { s.envoySendLocalReply(lr) })
-	if !d.encoding {
-		s.decodeAborted = true
+	lr := &LocalReply{Status: status, Body: body, Details: details, envoy: true}
+	if d.encoding {
+		// The response has started: Envoy answers directly to the client, right away.
+		s.envoySendLocalReply(lr)
+		return
 	}
+	// While decoding, Envoy prepares the reply and sends it once the current filter call returns.
+	s.decodeAborted = true
+	s.post(func() { s.envoySendLocalReply(lr) })
 }
 
 // envoySendLocalReply is DownstreamFilterManager::sendLocalReply.
 func (s *stream) envoySendLocalReply(lr *LocalReply) {
 	s.decodeAborted = true
+	h, body := s.localReplyMessage(lr)
 	if s.respHeaders == nil {
 		// The response has not started: it runs through the filter chain, this filter's encoder included.
 		s.localReply = lr
-		h := localReplyHeaders(lr)
 		s.startResponse(h, lr.Details)
-		body := lr.Body
-		if s.req.Method == "HEAD" {
-			body = ""
-		}
 		end := body == ""
 		if s.doHeaders(&s.enc, s.respHeaders, end) {
 			s.emitHeaders(&s.enc, end)
@@ -478,9 +480,10 @@ func (s *stream) envoySendLocalReply(lr *LocalReply) {
 	if !s.enc.out.headers {
 		// The response started through the filters but nothing reached the client: bypass the filters.
 		s.localReply = lr
-		s.directReply = lr
+		s.directReply = &directReply{headers: h, body: body}
+		code, _ := strconv.Atoi(h.Get(":status"))
 		s.mu.Lock()
-		s.responseCode, s.responseDetails = lr.Status, lr.Details
+		s.responseCode, s.responseDetails = code, lr.Details
 		s.mu.Unlock()
 		return
 	}
@@ -488,16 +491,85 @@ func (s *stream) envoySendLocalReply(lr *LocalReply) {
 	s.reset = true
 }
 
-func localReplyHeaders(lr *LocalReply) Header {
+type directReply struct {
+	headers Header
+	body    string
+}
+
+// localReplyMessage is Http::Utility::prepareLocalReply: the headers and body the client gets.
+func (s *stream) localReplyMessage(lr *LocalReply) (Header, string) {
 	h := Header{":status": {strconv.Itoa(lr.Status)}}
-	if lr.Body != "" {
-		h["content-length"] = []string{strconv.Itoa(len(lr.Body))}
-		h["content-type"] = []string{"text/plain"}
-	}
 	for k, vs := range normalize(lr.Headers) {
-		h[k] = append(h[k], vs...)
+		for _, v := range vs {
+			if v != "" { // the golang filter skips empty values
+				h[k] = append(h[k], v)
+			}
+		}
 	}
-	return h
+	body := lr.Body
+	head := s.req.Method == "HEAD"
+	if ct := s.requestHeaders.snapshot().Get("content-type"); strings.HasPrefix(ct, "application/grpc") {
+		// A trailers-only gRPC response. Envoy writes the status the filter passed as is (the SDK's
+		// -1 "no status" included); only Envoy's own replies map the HTTP code.
+		h[":status"] = []string{"200"}
+		h["content-type"] = []string{"application/grpc"}
+		if len(h["grpc-status"]) == 0 {
+			st := lr.GrpcStatus
+			if lr.envoy {
+				st = httpToGrpcStatus(lr.Status)
+			}
+			h["grpc-status"] = []string{strconv.FormatInt(st, 10)}
+		}
+		if body != "" && !head {
+			h["grpc-message"] = []string{percentEncode(body)}
+		}
+		delete(h, "content-length")
+		return h, ""
+	}
+	if body != "" {
+		h["content-length"] = []string{strconv.Itoa(len(body))}
+		if len(h["content-type"]) == 0 {
+			h["content-type"] = []string{"text/plain"}
+		}
+	} else {
+		delete(h, "content-length")
+		delete(h, "content-type")
+	}
+	if head {
+		body = ""
+	}
+	return h, body
+}
+
+// httpToGrpcStatus is Grpc::Utility::httpToGrpcStatus.
+func httpToGrpcStatus(code int) int64 {
+	switch code {
+	case 400:
+		return 13
+	case 401:
+		return 16
+	case 403:
+		return 7
+	case 404:
+		return 12
+	case 429, 502, 503, 504:
+		return 14
+	}
+	return 2
+}
+
+// percentEncode is Envoy's PercentEncoding::encode for grpc-message.
+func percentEncode(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < ' ' || c > '~' || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 func (s *stream) startResponse(h Header, details string) {

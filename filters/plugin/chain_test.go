@@ -1,8 +1,10 @@
 package plugin_test
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
@@ -388,4 +390,56 @@ func TestHandleReadsEnvoyOncePerRequest(t *testing.T) {
 	}
 	wantCalls(t, "t_a:DecodeHeaders", "t_a:route=r1,ip=127.0.0.3", "t_a:route=r1,ip=127.0.0.3",
 		"t_b:DecodeHeaders", "t_b:route=r1,ip=127.0.0.3", "t_b:route=r1,ip=127.0.0.3")
+}
+
+func TestPanicInNewFilterAndOnLog(t *testing.T) {
+	h := newHost()
+	cfg := filterConfig(t, h, mustAny(t, plugin.Entry{Name: "t_a", Config: act("pass")}, plugin.Entry{Name: "t_b", Config: act("panicnew")}))
+	rec.take()
+	res := h.Do(t, cfg, mockhost.Request{}, nil)
+	if res.Status != 500 || res.Upstream != nil || len(res.Panics) != 0 || h.Counter(plugin.PanicsCounter) != 1 {
+		t.Fatalf("NewFilter panic: status %d, upstream %v, escaped %v, counter %d", res.Status, res.Upstream, res.Panics, h.Counter(plugin.PanicsCounter))
+	}
+	wantCalls(t) // no plugin runs when one of them cannot be created
+
+	cfg = filterConfig(t, h, mustAny(t, plugin.Entry{Name: "t_a", Config: act("paniclog")}, plugin.Entry{Name: "t_b", Config: act("pass")}))
+	res = h.Do(t, cfg, mockhost.Request{}, nil)
+	if res.Status != 200 || len(res.Panics) != 0 || h.Counter(plugin.PanicsCounter) != 2 {
+		t.Fatalf("OnLog panic: status %d, escaped %v, counter %d", res.Status, res.Panics, h.Counter(plugin.PanicsCounter))
+	}
+	// t_b still logs after t_a's OnLog panicked
+	wantCalls(t, "t_a:DecodeHeaders", "t_b:DecodeHeaders", "t_b:EncodeHeaders", "t_a:EncodeHeaders", "t_a:OnLog", "t_b:OnLog")
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	h := newHost()
+	cfg := filterConfig(t, h, mustAny(t,
+		plugin.Entry{Name: "t_a", Config: act("header,count")},
+		plugin.Entry{Name: "t_async", Config: act("wait,upper,consumer")},
+		plugin.Entry{Name: "t_c", Config: act("consumer,handle")},
+	))
+	const workers, perWorker = 16, 25
+	errs := make(chan string, workers*perWorker)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWorker; i++ {
+				res := h.Do(t, cfg, mockhost.Request{Method: "POST", Chunks: []string{"ab", "c"}}, nil)
+				if res.Status != 200 || res.Upstream == nil || string(res.Upstream.Body) != "ABC" {
+					errs <- fmt.Sprintf("status %d upstream %+v", res.Status, res.Upstream)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if got := h.Counter("t_a.calls"); got != workers*perWorker {
+		t.Errorf("t_a.calls = %d, want %d", got, workers*perWorker)
+	}
+	rec.take()
 }

@@ -27,6 +27,8 @@ import (
 //	panicenc panic in EncodeHeaders
 //	count    increment the counter <plugin>.calls in DecodeHeaders
 //	consumer set the consumer "c-<plugin>" / record the consumer seen
+//	panicnew panic in NewFilter
+//	paniclog panic in OnLog
 //	handle   record the route name and client IP the handle reports (twice: cached)
 //	pass     nothing
 type testPlugin struct {
@@ -48,7 +50,7 @@ func (p *testPlugin) ConfigProto() proto.Message { return &chainpb.PluginConfig{
 var knownActions = map[string]bool{
 	"header": true, "wait": true, "waitresp": true, "upper": true, "reply": true, "replyreq": true,
 	"panic": true, "panicreq": true, "panicenc": true, "count": true, "consumer": true, "pass": true,
-	"handle": true,
+	"handle": true, "panicnew": true, "paniclog": true,
 }
 
 type testConfig struct {
@@ -71,6 +73,9 @@ func (p *testPlugin) Parse(msg proto.Message, pc plugin.ParseContext) (any, erro
 }
 
 func (p *testPlugin) NewFilter(config any, h plugin.Handle) plugin.Filter {
+	if config.(*testConfig).actions["panicnew"] {
+		panic("boom in " + p.name + " NewFilter")
+	}
 	return &testFilter{name: p.name, cfg: config.(*testConfig), h: h}
 }
 
@@ -164,6 +169,9 @@ func (f *testFilter) EncodeResponse(h api.ResponseHeaderMap, body api.BufferInst
 
 func (f *testFilter) OnLog(api.RequestHeaderMap, api.RequestTrailerMap, api.ResponseHeaderMap, api.ResponseTrailerMap) {
 	rec.add(f.name + ":OnLog")
+	if f.has("paniclog") {
+		panic("boom in " + f.name + " OnLog")
+	}
 }
 
 // recorder collects the calls of the test plugins; tests using it do not run in parallel.

@@ -608,21 +608,11 @@ typedef struct {
   reqint_t* r;
 } fin_task_t;
 
-static void free_req(reqint_t* r) {
-  buf_free(&r->str_value);
-  free(r);
-  COUNT(C_REQ_FREED);
-}
-
 static void fin_task(void* arg) {
   fin_task_t* t = arg;
-  pthread_mutex_lock(&g_weak_mu);
-  if (t->s->req == t->r)
-    t->s->req = NULL;
-  t->r->filter = NULL;
-  pthread_mutex_unlock(&g_weak_mu);
-  free_req(t->r);
-  stream_unref(t->s);
+  stream_t* s = t->s;
+  req_release(t->r);
+  stream_unref(s);
   free(t);
 }
 
@@ -637,7 +627,7 @@ void envoyGoFilterHttpFinalize(void* rp, int reason) {
     t->r = r;
     dispatcher_post(r->w, fin_task, t);
   } else {
-    free_req(r);
+    req_release(r);
   }
 }
 
@@ -829,70 +819,12 @@ CAPIStatus envoyGoFilterHttpRecordMetric(void* c, uint32_t metric_id, uint64_t v
   return CAPIOK;
 }
 
-/* ---------- network filter, upstream, filter state, HTTP-TCP bridge ----------
- * The host does not drive these extensions yet; they exist so a govoy.so that links them loads,
+/* ---------- HTTP-TCP bridge (upstreams/http/tcp) ----------
+ * The host does not drive the bridge yet; its functions exist so a govoy.so that links it loads,
  * and any call says so loudly instead of crashing. */
 #define UNSUPPORTED(name)                                                                         \
   host_log(4, "abihost: %s called, but this host does not drive that extension", name)
 
-CAPIStatus envoyGoFilterDownstreamClose(void* w, int t) {
-  (void)w, (void)t;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoFilterDownstreamWrite(void* f, void* p, int n, int e) {
-  (void)f, (void)p, (void)n, (void)e;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-void envoyGoFilterDownstreamFinalize(void* w, int r) {
-  (void)w, (void)r;
-  UNSUPPORTED(__func__);
-}
-CAPIStatus envoyGoFilterDownstreamInfo(void* w, int t, void* ret) {
-  (void)w, (void)t, (void)ret;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-void* envoyGoFilterUpstreamConnect(void* l, void* a, uint64_t id) {
-  (void)l, (void)a, (void)id;
-  UNSUPPORTED(__func__);
-  return NULL;
-}
-CAPIStatus envoyGoFilterUpstreamConnEnableHalfClose(void* u, int e) {
-  (void)u, (void)e;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoFilterUpstreamWrite(void* u, void* p, int n, int e) {
-  (void)u, (void)p, (void)n, (void)e;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoFilterUpstreamClose(void* w, int t) {
-  (void)w, (void)t;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-void envoyGoFilterUpstreamFinalize(void* w, int r) {
-  (void)w, (void)r;
-  UNSUPPORTED(__func__);
-}
-CAPIStatus envoyGoFilterUpstreamInfo(void* w, int t, void* ret) {
-  (void)w, (void)t, (void)ret;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoFilterSetFilterState(void* w, void* k, void* v, int a, int b, int c) {
-  (void)w, (void)k, (void)v, (void)a, (void)b, (void)c;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoFilterGetFilterState(void* w, void* k, void* v) {
-  (void)w, (void)k, (void)v;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
 CAPIStatus envoyGoHttpTcpBridgeCopyHeaders(void* s, void* strs, void* buf) {
   (void)s, (void)strs, (void)buf;
   UNSUPPORTED(__func__);

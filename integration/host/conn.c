@@ -18,7 +18,6 @@
 
 #define SLICE 16384 // Envoy's default read slice
 
-enum { TAG_CONN = 1, TAG_LISTEN = 2, TAG_WAKE = 3 };
 typedef struct {
   int kind;
 } tag_t;
@@ -180,6 +179,16 @@ void conn_accept(worker_t* w, int lfd) {
       return;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (g_network) {
+      char local[64], remote[64];
+      struct sockaddr_in la;
+      socklen_t ll = sizeof(la);
+      getsockname(fd, (struct sockaddr*)&la, &ll);
+      addr_str(&la, local, sizeof(local));
+      addr_str(&ra, remote, sizeof(remote));
+      net_accept(w, fd, local, remote);
+      continue;
+    }
     conn_t* c = calloc(1, sizeof(*c));
     c->tag.kind = TAG_CONN;
     c->fd = fd;
@@ -668,8 +677,10 @@ void* worker_main(void* arg) {
         conn_accept(w, a->lfd);
       else if (t->kind == TAG_WAKE)
         run_tasks(w);
-      else
+      else if (t->kind == TAG_CONN)
         conn_on_event(t, evs[i].events);
+      else
+        net_on_event(t, evs[i].events);
     }
   }
   return NULL;

@@ -17,7 +17,7 @@ void stream_ref(stream_t* s) {
 }
 
 static void pstate_free(pstate_t* st);
-static void stream_free(stream_t* s) {
+static void stream_release_members(stream_t* s) {
   pstate_free(&s->dec);
   pstate_free(&s->enc);
   hm_free(&s->req_headers);
@@ -28,18 +28,49 @@ static void stream_free(stream_t* s) {
   buf_free(&s->down_body);
   kv_free(s->meta, s->n_meta);
   kv_free(s->fstate, s->n_fstate);
+  s->meta = s->fstate = NULL;
+  s->n_meta = s->n_fstate = 0;
   pthread_mutex_destroy(&s->mu);
-  free(s);
 }
 
+// When the last reference goes, the weak pointer expires (later C API calls get
+// CAPIFilterIsGone, as with Envoy's weak_ptr<Filter>). The struct itself outlives the members
+// until Go releases the request: Go may still pass a processState* that points into it, and the
+// C API reads its state before finding the filter gone (cgo.cc reads it the same way).
 void stream_unref(stream_t* s) {
   pthread_mutex_lock(&g_weak_mu);
   int left = --s->refs;
-  if (left == 0 && s->req)
-    s->req->filter = NULL; // weak_ptr expires: later C API calls get CAPIFilterIsGone
+  if (left == 0) {
+    if (s->req)
+      s->req->filter = NULL;
+    s->dying = 1;
+  }
   pthread_mutex_unlock(&g_weak_mu);
-  if (left == 0)
-    stream_free(s);
+  if (left)
+    return;
+  stream_release_members(s);
+  pthread_mutex_lock(&g_weak_mu);
+  int can_free = s->req == NULL;
+  s->dying = 2;
+  pthread_mutex_unlock(&g_weak_mu);
+  if (can_free)
+    free(s);
+}
+
+// The request is released: Go finalized it, or it never reached Go.
+void req_release(reqint_t* r) {
+  pthread_mutex_lock(&g_weak_mu);
+  stream_t* s = r->mem;
+  int free_stream = s && s->dying == 2;
+  if (s)
+    s->req = NULL;
+  r->filter = NULL;
+  pthread_mutex_unlock(&g_weak_mu);
+  buf_free(&r->str_value);
+  free(r);
+  COUNT(C_REQ_FREED);
+  if (free_stream)
+    free(s);
 }
 
 stream_t* stream_new(worker_t* w, struct conn* c) {
@@ -54,6 +85,7 @@ stream_t* stream_new(worker_t* w, struct conn* c) {
   r->base.plugin_name.len = strlen(g_config.plugin_name);
   r->base.worker_id = (uint32_t)w->id;
   r->filter = s;
+  r->mem = s;
   r->w = w;
   s->req = r;
   s->dec.base.req = &r->base;
@@ -850,13 +882,8 @@ static void filter_log(stream_t* s) {
 static void filter_on_destroy(stream_t* s) {
   reqint_t* r = s->req;
   if (r->base.configId == 0) {
-    pthread_mutex_lock(&g_weak_mu);
-    s->req = NULL;
-    pthread_mutex_unlock(&g_weak_mu);
-    buf_free(&r->str_value);
-    free(r);
-    COUNT(C_REQ_FREED);
     atomic_store(&s->destroyed, 1);
+    req_release(r); // delete req_: it never reached Go
     return;
   }
   pthread_mutex_lock(&s->mu);

@@ -78,6 +78,13 @@ enum {
   C_STREAM_COMPLETE,    // envoyGoFilterOnHttpStreamComplete calls
   C_ACCESS_LOG,         // envoyGoFilterOnHttpLog calls
   C_RESET,              // streams reset (connection closed mid-stream)
+  C_NET_CONNS,          // network filter: downstream connections
+  C_NET_CLOSED,         // network filter: downstream connections closed
+  C_NET_FINALIZE,       // envoyGoFilterDownstreamFinalize: wrappers freed
+  C_NET_UP_CONNS,       // envoyGoFilterUpstreamConnect calls
+  C_NET_UP_READY,       // upstream connections ready
+  C_NET_UP_FAIL,        // upstream connection failures
+  C_NET_UP_FINALIZE,    // envoyGoFilterUpstreamFinalize: wrappers freed
   C_COUNT
 };
 extern atomic_ullong g_counters[C_COUNT];
@@ -128,6 +135,29 @@ typedef struct {
 } http_dso_t;
 extern http_dso_t g_dso;
 int dso_load(const char* path, const char* groups);
+
+// NetworkFilterDsoImpl (dso.h)
+typedef struct {
+  uint64_t (*on_config)(uint64_t, uint64_t, uint64_t, uint64_t);
+  uint64_t (*on_downstream_connection)(void*, uint64_t, uint64_t, uint64_t);
+  uint64_t (*on_downstream_data)(void*, uint64_t, uint64_t, int64_t, int64_t);
+  void (*on_downstream_event)(void*, int64_t);
+  uint64_t (*on_downstream_write)(void*, uint64_t, uint64_t, int64_t, int64_t);
+  void (*on_upstream_ready)(void*, uint64_t);
+  void (*on_upstream_failure)(void*, int64_t, uint64_t);
+  void (*on_upstream_data)(void*, uint64_t, uint64_t, int64_t, int64_t);
+  void (*on_upstream_event)(void*, int64_t);
+  void (*on_sema_dec)(void*);
+} net_dso_t;
+extern net_dso_t g_ndso;
+extern int g_network;            // --network: serve the golang network filter instead of HTTP
+extern uint64_t g_net_config_id; // envoyGoFilterOnNetworkFilterConfig result
+extern worker_t** g_workers;
+void net_accept(worker_t* w, int fd, const char* local, const char* remote);
+void net_on_event(void* tag, uint32_t events);
+
+// epoll tags: every registered object starts with an int kind
+enum { TAG_CONN = 1, TAG_LISTEN = 2, TAG_WAKE = 3, TAG_NCONN = 4, TAG_UCONN = 5 };
 
 /* ---------- config (golang_filter.cc FilterConfig / RoutePluginConfig) ---------- */
 typedef struct metric {
@@ -202,6 +232,7 @@ typedef struct pstate {
 typedef struct reqint {
   httpRequest base; // HttpRequestInternal: first member is the C struct Go sees
   struct stream* filter; // weak: cleared when the stream is freed (guarded by g_weak_mu)
+  struct stream* mem;    // the stream's memory, kept until this request is released
   worker_t* w;
   buf_t str_value;
 } reqint_t;
@@ -214,7 +245,8 @@ typedef struct {
 
 struct conn;
 typedef struct stream {
-  int refs; // guarded by g_weak_mu
+  int refs;  // guarded by g_weak_mu
+  int dying; // 1: refs hit 0, 2: members released (guarded by g_weak_mu)
   worker_t* w;
   struct conn* conn;
   route_t* route;
@@ -255,6 +287,7 @@ extern pthread_mutex_t g_weak_mu;
 extern int g_noop;
 void stream_ref(stream_t* s);
 void stream_unref(stream_t* s);
+void req_release(reqint_t* r);
 stream_t* stream_new(worker_t* w, struct conn* c);
 void fm_decode_headers(stream_t* s, int end);
 void fm_decode_data(stream_t* s, buf_t* data, int end);

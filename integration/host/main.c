@@ -5,6 +5,7 @@
 //           [--listen 127.0.0.1:0] [--admin 127.0.0.1:0] [--buffer-limit 1048576]
 //           [--log-level info] [--dso-kinds http,network,cluster,bridge]
 //   abihost --noop-filter --upstream 127.0.0.1:8080   (benchmark baseline: a no-op C filter)
+//   abihost --network --so x.so --plugin-name NAME --config cfg.pb   (golang network filter)
 //
 // --config and --route files hold a serialized google.protobuf.Any: the golang filter's
 // plugin_config and a RouterPlugin's config (ConfigsPerRoute.plugins_config[plugin-name]).
@@ -31,6 +32,8 @@ filter_config_t g_config;
 route_t* g_routes;
 size_t g_n_routes;
 uint32_t g_concurrency = 2;
+worker_t** g_workers;
+static char g_library_id[128] = "govoy";
 void* worker_main(void* arg);
 
 static void die(const char* fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -252,7 +255,7 @@ static void usage(void) {
           "[--route PREFIX[=ANY_FILE]]... [--plugin-name NAME] [--concurrency N] "
           "[--listen HOST:PORT] [--admin HOST:PORT] [--buffer-limit BYTES] "
           "[--log-level LEVEL] [--dso-kinds http,network,cluster,bridge] [--noop-filter] "
-          "[--version]\n");
+          "[--network [--library-id ID]] [--version]\n");
 }
 
 int main(int argc, char** argv) {
@@ -265,6 +268,10 @@ int main(int argc, char** argv) {
     if (!strcmp(a, "--version")) {
       printf("abihost envoy-abi %s\n", ENVOY_ABI_VERSION);
       return 0;
+    }
+    if (!strcmp(a, "--network")) {
+      g_network = 1; // serve the golang network filter on --listen
+      continue;
     }
     if (!strcmp(a, "--noop-filter")) {
       g_noop = 1; // benchmark baseline: no .so, a no-op C filter
@@ -289,7 +296,11 @@ int main(int argc, char** argv) {
       listen_addr = v;
     else if (!strcmp(a, "--admin"))
       admin_addr = v;
-    else if (!strcmp(a, "--plugin-name")) {
+    else if (!strcmp(a, "--library-id")) {
+      if (!*v || strlen(v) >= sizeof(g_library_id))
+        die("--library-id: want 1..127 characters");
+      snprintf(g_library_id, sizeof(g_library_id), "%s", v);
+    } else if (!strcmp(a, "--plugin-name")) {
       if (!*v)
         die("--plugin-name: must not be empty");
       g_config.plugin_name = (char*)v;
@@ -328,9 +339,15 @@ int main(int argc, char** argv) {
   }
   if (!so && !g_noop)
     die("--so: required (path of the golang filter shared object)");
-  if (!upstream)
+  if (g_network && g_n_routes)
+    die("--route: per-route configs exist only for the HTTP filter, not with --network");
+  if (g_network && g_noop)
+    die("--network: cannot be combined with --noop-filter");
+  if (!upstream && !g_network)
     die("--upstream: required (HOST:PORT of the upstream HTTP server)");
-  parse_addr("--upstream", upstream, g_upstream_host, sizeof(g_upstream_host), &g_upstream_port);
+  if (upstream)
+    parse_addr("--upstream", upstream, g_upstream_host, sizeof(g_upstream_host),
+               &g_upstream_port);
   char lhost[64], ahost[64];
   int lport, aport;
   parse_addr("--listen", listen_addr, lhost, sizeof(lhost), &lport);
@@ -343,8 +360,12 @@ int main(int argc, char** argv) {
       die("--dso-kinds: unknown kind %.*s (http|network|cluster|bridge)", (int)n, k);
     k += n + (comma ? 1 : 0);
   }
-  if (!strstr(kinds, "http"))
-    die("--dso-kinds: must include http (this host serves HTTP)");
+  if (g_network && !strcmp(kinds, "http"))
+    kinds = "network"; // the network filter loads NetworkFilterDsoImpl only
+  if (!g_network && !strstr(kinds, "http"))
+    die("--dso-kinds: must include http (this host serves HTTP unless --network)");
+  if (g_network && !strstr(kinds, "network"))
+    die("--dso-kinds: must include network with --network");
   if (config)
     read_file("--config", config, &g_config.any);
   signal(SIGPIPE, SIG_IGN);
@@ -369,8 +390,17 @@ int main(int argc, char** argv) {
   g_config.base.config_len = g_config.any.len;
   g_config.base.is_route_config = 0;
   g_config.base.concurrency = g_concurrency;
-  g_config.config_id = g_noop ? 0 : g_dso.new_config(&g_config.base);
-  if (g_config.config_id == 0 && !g_noop) {
+  if (g_network) {
+    // network config.cc: envoyGoFilterOnNetworkFilterConfig(library_id, serialized Any).
+    g_net_config_id = g_ndso.on_config((uint64_t)(uintptr_t)g_library_id, strlen(g_library_id),
+                                       (uint64_t)(uintptr_t)g_config.any.p, g_config.any.len);
+    if (g_net_config_id == 0) {
+      fprintf(stderr, "abihost: golang network filter config id is zero: %s\n", so);
+      return 1;
+    }
+  }
+  g_config.config_id = (g_noop || g_network) ? 0 : g_dso.new_config(&g_config.base);
+  if (g_config.config_id == 0 && !g_noop && !g_network) {
     fprintf(stderr, "abihost: golang filter failed to parse plugin config: %s %s\n",
             g_config.plugin_name, so);
     return 1;
@@ -392,8 +422,10 @@ int main(int argc, char** argv) {
   lport = bound_port(lfd0);
   int afd = listen_on("--admin", ahost, aport, 0);
   aport = bound_port(afd);
+  g_workers = calloc(g_concurrency, sizeof(worker_t*));
   for (uint32_t i = 0; i < g_concurrency; i++) {
     worker_t* w = calloc(1, sizeof(*w));
+    g_workers[i] = w;
     w->id = (int)i;
     snprintf(w->name, sizeof(w->name), "worker_%u", i);
     w->epfd = epoll_create1(EPOLL_CLOEXEC);

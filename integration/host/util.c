@@ -166,6 +166,9 @@ const char* g_counter_names[C_COUNT] = {
     "host.sema_dec",        "host.capi_not_in_go",    "host.capi_invalid_phase",
     "host.capi_filter_destroyed", "host.capi_filter_gone", "host.go_logs",
     "host.stream_complete", "host.access_log",        "host.stream_reset",
+    "net.downstream_conns", "net.downstream_closed",  "net.downstream_finalize",
+    "net.upstream_conns",   "net.upstream_ready",     "net.upstream_fail",
+    "net.upstream_finalize",
 };
 
 /* ---------- logs: stderr plus a bounded in-memory ring for the admin endpoint ---------- */
@@ -257,7 +260,7 @@ int dso_load(const char* path, const char* groups) {
   }
   g_dso.handle = h;
   int ok = 1;
-  if (strstr(groups, "http")) {
+  if (strstr(groups, "http")) { // HttpFilterDsoImpl
     ok &= sym(h, path, "envoyGoFilterNewHttpPluginConfig", (void**)&g_dso.new_config);
     ok &= sym(h, path, "envoyGoFilterMergeHttpPluginConfig", (void**)&g_dso.merge_config);
     ok &= sym(h, path, "envoyGoFilterDestroyHttpPluginConfig", (void**)&g_dso.destroy_config);
@@ -271,18 +274,18 @@ int dso_load(const char* path, const char* groups) {
   }
   void* unused;
   if (strstr(groups, "network")) {
-    static const char* n[] = {"envoyGoFilterOnNetworkFilterConfig",
-                              "envoyGoFilterOnDownstreamConnection",
-                              "envoyGoFilterOnDownstreamData",
-                              "envoyGoFilterOnDownstreamEvent",
-                              "envoyGoFilterOnDownstreamWrite",
-                              "envoyGoFilterOnUpstreamConnectionReady",
-                              "envoyGoFilterOnUpstreamConnectionFailure",
-                              "envoyGoFilterOnUpstreamData",
-                              "envoyGoFilterOnUpstreamEvent",
-                              "envoyGoFilterOnSemaDec"};
-    for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++)
-      ok &= sym(h, path, n[i], &unused);
+    ok &= sym(h, path, "envoyGoFilterOnNetworkFilterConfig", (void**)&g_ndso.on_config);
+    ok &= sym(h, path, "envoyGoFilterOnDownstreamConnection",
+              (void**)&g_ndso.on_downstream_connection);
+    ok &= sym(h, path, "envoyGoFilterOnDownstreamData", (void**)&g_ndso.on_downstream_data);
+    ok &= sym(h, path, "envoyGoFilterOnDownstreamEvent", (void**)&g_ndso.on_downstream_event);
+    ok &= sym(h, path, "envoyGoFilterOnDownstreamWrite", (void**)&g_ndso.on_downstream_write);
+    ok &= sym(h, path, "envoyGoFilterOnUpstreamConnectionReady", (void**)&g_ndso.on_upstream_ready);
+    ok &= sym(h, path, "envoyGoFilterOnUpstreamConnectionFailure",
+              (void**)&g_ndso.on_upstream_failure);
+    ok &= sym(h, path, "envoyGoFilterOnUpstreamData", (void**)&g_ndso.on_upstream_data);
+    ok &= sym(h, path, "envoyGoFilterOnUpstreamEvent", (void**)&g_ndso.on_upstream_event);
+    ok &= sym(h, path, "envoyGoFilterOnSemaDec", (void**)&g_ndso.on_sema_dec);
   }
   if (strstr(groups, "cluster")) {
     ok &= sym(h, path, "envoyGoClusterSpecifierNewPlugin", &unused);

@@ -133,9 +133,10 @@ type Xds struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// host:port the ADS gRPC server listens on.
 	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	// Quiet period: changes are batched until no change arrived for this long (default 50ms).
+	// Quiet period: changes are batched until no change arrived for this long (default 10ms).
 	Debounce *durationpb.Duration `protobuf:"bytes,2,opt,name=debounce,proto3" json:"debounce,omitempty"`
-	// Upper bound on how long a change may wait because of debouncing (default 500ms).
+	// Upper bound on how long a change may wait because of debouncing (default 50ms), so a
+	// steady stream of changes still reaches clients quickly.
 	MaxDelay *durationpb.Duration `protobuf:"bytes,3,opt,name=max_delay,json=maxDelay,proto3" json:"max_delay,omitempty"`
 	// Which node attribute selects the node group: "cluster" (default), "id" or "metadata:<key>".
 	GroupBy       string `protobuf:"bytes,4,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`

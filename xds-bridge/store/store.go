@@ -317,6 +317,19 @@ func (s *Store) mergeLocked(name string) *model.Service {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var only *model.Service
+	count := 0
+	for _, n := range names {
+		if svc, ok := s.sources[n].services[name]; ok {
+			count++
+			c := svc
+			only = &c
+		}
+	}
+	if count <= 1 {
+		// One source: share its (already normalized, never mutated) slices instead of copying them.
+		return only
+	}
 	var out *model.Service
 	seen := map[string]bool{}
 	for _, n := range names {

@@ -169,8 +169,11 @@ func TestGroupsListenersECDSAndRoutes(t *testing.T) {
 	if groups[resource.RouteType+"|grpc"].GetResources()[GRPCRouteConfigName("greeter")] == nil {
 		t.Fatal("proxyless RDS missing")
 	}
-	rpc := groups[RpcServiceType].GetResources()["dubbo-svc"]
-	if rpc == nil || len(rpcRules(rpc)) != 1 {
+	rpc := &rpcpb.RpcService{}
+	if err := Decode(groups[RpcServiceType].GetResources()["dubbo-svc"], rpc); err != nil {
+		t.Fatal(err)
+	}
+	if len(rpc.GetRules()) != 1 || rpc.GetRules()[0].GetMethod() != "sayHello" || rpc.GetRules()[0].GetSubset()["version"] != "v2" {
 		t.Fatalf("rpc resource = %v", rpc)
 	}
 	if tr.GroupOf(&core.Node{Cluster: "edge"}) != "edge" || tr.GroupOf(&core.Node{Cluster: "nope"}) != DefaultGroup {
@@ -178,12 +181,13 @@ func TestGroupsListenersECDSAndRoutes(t *testing.T) {
 	}
 }
 
-func rpcRules(r proto.Message) []string {
-	var out []string
-	for _, rule := range r.(interface{ GetRules() []*rpcpb.Rule }).GetRules() {
-		out = append(out, rule.GetMethod())
+func decodeCLA(t *testing.T, r proto.Message) *endpoint.ClusterLoadAssignment {
+	t.Helper()
+	cla := &endpoint.ClusterLoadAssignment{}
+	if err := Decode(r, cla); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return cla
 }
 
 func TestApplyTouchesOnlyChangedServices(t *testing.T) {
@@ -198,7 +202,7 @@ func TestApplyTouchesOnlyChangedServices(t *testing.T) {
 	if before["other"] != after["other"] {
 		t.Fatal("unchanged service's endpoints were rebuilt")
 	}
-	if before["web"] == after["web"] || len(after["web"].(*endpoint.ClusterLoadAssignment).GetEndpoints()) != 1 {
+	if before["web"] == after["web"] || len(decodeCLA(t, after["web"]).GetEndpoints()) != 1 {
 		t.Fatal("changed service's endpoints were not rebuilt")
 	}
 	if rdsBefore[RouteConfigName("ingress")] != tr.groups[DefaultGroup].rds.GetResources()[RouteConfigName("ingress")] {
@@ -223,7 +227,10 @@ func TestInvalidEndpointIsNotServed(t *testing.T) {
 	bad.Endpoints[0].Weight = 0
 	bad.Endpoints[0].Port = 70000 // out of range for Envoy: PGV rejects it
 	tr.Apply(store.Batch{Seq: 2, Upserted: map[string]*model.Service{"web": bad}})
-	cla := tr.eds.GetResources()["web"].(*endpoint.ClusterLoadAssignment)
+	cla := decodeCLA(t, tr.eds.GetResources()["web"])
+	if len(cla.GetEndpoints()) == 0 {
+		t.Fatal("previous endpoints were dropped")
+	}
 	for _, l := range cla.GetEndpoints() {
 		for _, e := range l.GetLbEndpoints() {
 			if e.GetEndpoint().GetAddress().GetSocketAddress().GetPortValue() == 70000 {

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -200,7 +201,17 @@ func (t *Translator) Apply(b store.Batch) {
 		if err := t.check(resource.EndpointType, name, cla); err != nil {
 			continue
 		}
-		clusters[name], loads[name], rpcs[name] = c, cla, rs
+		if err := t.check(RpcServiceType, name, rs); err != nil {
+			continue
+		}
+		mc, err1 := compact(name, c)
+		ml, err2 := compact(name, cla)
+		mr, err3 := compact(name, rs)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.log.Error("marshal resources; keeping the previous ones", zap.String("service", name), zap.Error(err))
+			continue
+		}
+		clusters[name], loads[name], rpcs[name] = mc, ml, mr
 		if h := isHTTP(svc); h != t.http[name] {
 			t.http[name], httpChanged = h, true
 		}

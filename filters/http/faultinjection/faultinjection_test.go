@@ -50,7 +50,7 @@ var (
 )
 
 func (testGate) Name() string               { return "test_fault_gate" }
-func (testGate) Order() int                 { return plugin.OrderInner }
+func (testGate) Order() int                 { return plugin.OrderOuter } // runs before fault_injection
 func (testGate) ConfigProto() proto.Message { return &emptypb.Empty{} }
 func (testGate) Parse(proto.Message, plugin.ParseContext) (any, error) {
 	return nil, nil
@@ -89,7 +89,7 @@ func abortCfg(status uint32, p float64) *faultpb.Abort {
 }
 
 // setup parses a filter-level chain of the given entries.
-func setup(t *testing.T, entries ...plugin.Entry) (*mockhost.Host, any) {
+func setup(t testing.TB, entries ...plugin.Entry) (*mockhost.Host, any) {
 	t.Helper()
 	host := mockhost.New(plugin.FilterFactory, plugin.ConfigParser)
 	a, err := plugin.ChainAny(entries...)
@@ -257,7 +257,13 @@ func TestMaxActiveFaults(t *testing.T) {
 	go func() {
 		done <- host.Do(t, cfg, mockhost.Request{Headers: map[string][]string{"x-gate": {"1"}}}, ok200)
 	}()
-	<-gateEntered // request A holds the only fault slot
+	select { // request A holds the only fault slot
+	case <-gateEntered:
+	case a := <-done:
+		t.Fatalf("request A finished without reaching the gate: %d", a.Status)
+	case <-time.After(30 * time.Second):
+		t.Fatal("request A never reached the gate")
+	}
 	if got := host.Gauge("fault_injection.active_faults"); got != 1 {
 		t.Errorf("active_faults = %d while A runs", got)
 	}

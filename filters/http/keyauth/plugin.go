@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 	"hash"
 	"strings"
@@ -41,25 +42,34 @@ func (Plugin) NewFilter(c any, h plugin.Handle) plugin.Filter {
 	return &filter{cfg: c.(*config), h: h}
 }
 
-// keyEntry is one configured key: its full digest for the final constant-time check and its consumer.
+// keyEntry is one configured key: its full index MAC, checked in constant time, and its consumer.
 type keyEntry struct {
-	digest   [sha256.Size]byte
+	mac      [sha256.Size]byte
 	consumer *plugin.Consumer
 }
 
-// config indexes keys by HMAC-SHA256 under a secret drawn at parse time. A lookup then costs the same
-// whatever the presented key, and since callers cannot compute the index of a guess, the timing of
-// the map probe tells them nothing about stored keys; the hit is confirmed with subtle.
+// config indexes keys by HMAC-SHA256 under a secret drawn at parse time: the map is keyed by the
+// first 8 bytes of the MAC and a hit is confirmed by comparing the full MAC with
+// crypto/subtle.ConstantTimeCompare. A lookup costs one HMAC and one map probe whatever the presented
+// key and however many consumers there are, and since callers cannot compute the MAC of a guess,
+// the timing of the probe tells them nothing about stored keys.
 type config struct {
 	secret    []byte
-	macs      sync.Pool // hash.Hash keyed with secret
-	keys      map[[sha256.Size]byte]keyEntry
+	macs      sync.Pool // *macState keyed with secret
+	keys      map[uint64][]keyEntry
 	header    string
 	query     string
 	hide      bool
 	challenge string
 
 	okC, missingC, rejectedC api.CounterMetric
+}
+
+// macState is a reusable HMAC with its buffers, so a lookup does not allocate.
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	out []byte
 }
 
 func (Plugin) Parse(msg proto.Message, pc plugin.ParseContext) (any, error) {
@@ -76,7 +86,7 @@ func newConfig(c *Config, pc plugin.ParseContext) (*config, error) {
 	}
 	cfg := &config{
 		secret: make([]byte, 32),
-		keys:   make(map[[sha256.Size]byte]keyEntry),
+		keys:   make(map[uint64][]keyEntry),
 		header: strings.ToLower(c.GetHeader()),
 		query:  c.GetQuery(),
 		hide:   c.GetHideCredentials(),
@@ -92,7 +102,7 @@ func newConfig(c *Config, pc plugin.ParseContext) (*config, error) {
 	if _, err := rand.Read(cfg.secret); err != nil {
 		return nil, fmt.Errorf("key_auth: draw index secret: %w", err)
 	}
-	cfg.macs.New = func() any { return hmac.New(sha256.New, cfg.secret) }
+	cfg.macs.New = func() any { return &macState{h: hmac.New(sha256.New, cfg.secret)} }
 
 	names := make(map[string]int, len(c.GetConsumers()))
 	owner := make(map[[sha256.Size]byte]string)
@@ -103,13 +113,14 @@ func newConfig(c *Config, pc plugin.ParseContext) (*config, error) {
 		names[cons.GetName()] = i
 		pcons := &plugin.Consumer{Name: cons.GetName(), Labels: cons.GetLabels()}
 		for k, key := range cons.GetKeys() {
-			idx := cfg.index(key)
-			if prev, dup := owner[idx]; dup {
+			mac := cfg.mac(key)
+			if prev, dup := owner[mac]; dup {
 				// Name the owner, never the key.
 				return nil, fmt.Errorf("invalid Config.Consumers[%d].Keys[%d]: key is already used by consumer %q", i, k, prev)
 			}
-			owner[idx] = cons.GetName()
-			cfg.keys[idx] = keyEntry{digest: sha256.Sum256([]byte(key)), consumer: pcons}
+			owner[mac] = cons.GetName()
+			idx := binary.LittleEndian.Uint64(mac[:8])
+			cfg.keys[idx] = append(cfg.keys[idx], keyEntry{mac: mac, consumer: pcons})
 		}
 	}
 	cfg.okC = pc.Counter("authenticated")
@@ -118,27 +129,28 @@ func newConfig(c *Config, pc plugin.ParseContext) (*config, error) {
 	return cfg, nil
 }
 
-func (c *config) index(key string) [sha256.Size]byte {
-	m := c.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(key))
-	var out [sha256.Size]byte
-	m.Sum(out[:0])
-	c.macs.Put(m)
+func (c *config) mac(key string) (out [sha256.Size]byte) {
+	st := c.macs.Get().(*macState)
+	st.h.Reset()
+	st.in = append(st.in[:0], key...)
+	st.h.Write(st.in)
+	st.out = st.h.Sum(st.out[:0])
+	copy(out[:], st.out)
+	c.macs.Put(st)
 	return out
 }
 
 // lookup returns the consumer owning key, or nil.
 func (c *config) lookup(key string) *plugin.Consumer {
-	e, ok := c.keys[c.index(key)]
-	if !ok {
-		return nil
+	mac := c.mac(key)
+	var found *plugin.Consumer
+	// Entries sharing the 8-byte prefix are all compared (almost always there is one).
+	for _, e := range c.keys[binary.LittleEndian.Uint64(mac[:8])] {
+		if subtle.ConstantTimeCompare(mac[:], e.mac[:]) == 1 {
+			found = e.consumer
+		}
 	}
-	d := sha256.Sum256([]byte(key))
-	if subtle.ConstantTimeCompare(d[:], e.digest[:]) != 1 {
-		return nil
-	}
-	return e.consumer
+	return found
 }
 
 type filter struct {

@@ -55,6 +55,10 @@ type Limiter struct {
 	mask      uint64
 	shardCap  int
 	evicted   atomic.Uint64
+	// shared is the bucket of requests without a key (and of GLOBAL configs), outside the map.
+	shared bucket
+	// onEvict, when set, is called for every bucket dropped while not full (a metric).
+	onEvict func()
 }
 
 type shard struct {
@@ -115,7 +119,13 @@ func (l *Limiter) Take(key string) Decision {
 		sum := sha256.Sum256([]byte(key))
 		key = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	b := l.bucketFor(key)
+	return l.take(l.bucketFor(key))
+}
+
+// TakeShared spends one token of the one bucket that is not keyed (requests without a key).
+func (l *Limiter) TakeShared() Decision { return l.take(&l.shared) }
+
+func (l *Limiter) take(b *bucket) Decision {
 	for {
 		tat := b.tat.Load()
 		now := l.now()
@@ -187,5 +197,8 @@ func (l *Limiter) evictLocked(s *shard) {
 	if dropped == 0 && haveVictim {
 		delete(s.m, victim)
 		l.evicted.Add(1)
+		if l.onEvict != nil {
+			l.onEvict()
+		}
 	}
 }

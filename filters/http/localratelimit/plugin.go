@@ -91,10 +91,13 @@ func newConfig(c *Config, pc plugin.ParseContext, clock Clock) (*config, error) 
 		maxKeys = defaultMaxKeys
 	}
 	if c.GetKey() == Config_GLOBAL {
-		maxKeys = 1
+		maxKeys = 1 // only the shared bucket is used
 	}
+	limiter := NewLimiter(tb.GetMaxTokens(), interval, maxKeys, clock)
+	evictedC := pc.Counter("evicted")
+	limiter.onEvict = func() { evictedC.Increment(1) }
 	return &config{
-		limiter:    NewLimiter(tb.GetMaxTokens(), interval, maxKeys, clock),
+		limiter:    limiter,
 		key:        c.GetKey(),
 		header:     strings.ToLower(c.GetHeaderName()),
 		skipNoKey:  c.GetOnMissingKey() == Config_SKIP,
@@ -132,24 +135,20 @@ func (f *filter) keyOf(headers api.RequestHeaderMap) (string, bool) {
 		r := f.h.RouteName()
 		return r, r != ""
 	default:
-		return "", true
+		return "", false // GLOBAL: every request uses the shared bucket
 	}
 }
 
 func (f *filter) DecodeHeaders(headers api.RequestHeaderMap, _ bool) plugin.Result {
-	key, ok := f.keyOf(headers)
-	if !ok {
-		if f.cfg.skipNoKey {
-			f.cfg.skippedC.Increment(1)
-			return plugin.Continue
-		}
-		// Requests without a key share the bucket of the empty key, which no real key uses
-		// ("x" prefix below keeps keyed buckets apart from it).
-		key = ""
+	var d Decision
+	if key, ok := f.keyOf(headers); ok {
+		d = f.cfg.limiter.Take(key)
+	} else if f.cfg.key == Config_GLOBAL || !f.cfg.skipNoKey {
+		d = f.cfg.limiter.TakeShared()
 	} else {
-		key = "x" + key
+		f.cfg.skippedC.Increment(1)
+		return plugin.Continue
 	}
-	d := f.cfg.limiter.Take(key)
 	f.decided, f.decision = true, d
 	if d.Allowed {
 		f.cfg.okC.Increment(1)

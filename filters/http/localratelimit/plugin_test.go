@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,6 +83,34 @@ func TestGlobalBucket429WithRetryAfter(t *testing.T) {
 	}
 }
 
+// Requests from every worker draw from the same buckets: the limit holds for the process, exactly.
+func TestWorkersShareOneExactLimit(t *testing.T) {
+	host, cfg := setup(t, rl(`{"token_bucket":{"max_tokens":100,"fill_interval":"60s"}}`))
+	var ok, limited atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				switch res := host.Do(t, cfg, mockhost.Request{WorkerID: uint32(w)}, nil); res.Status {
+				case 200:
+					ok.Add(1)
+				case 429:
+					limited.Add(1)
+				default:
+					t.Errorf("status %d", res.Status)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 100 || limited.Load() != 300 {
+		t.Fatalf("%d passed and %d limited of 400 requests from 8 workers, want 100 and 300", ok.Load(), limited.Load())
+	}
+	clock.advance(time.Hour)
+}
+
 func TestXRateLimitHeaders(t *testing.T) {
 	host, cfg := setup(t, rl(`{"token_bucket":{"max_tokens":3,"tokens_per_fill":3,"fill_interval":"3s"},"enable_x_ratelimit_headers":true}`))
 	for i, want := range []string{"2", "1", "0"} {
@@ -130,6 +159,29 @@ func TestHeaderKeyAndMissingKey(t *testing.T) {
 	}
 	if host.Counter("local_ratelimit.skipped") != 5 {
 		t.Fatalf("skipped counter %d, want 5", host.Counter("local_ratelimit.skipped"))
+	}
+	clock.advance(time.Hour)
+}
+
+// A flood of distinct keys keeps at most max_keys buckets; dropping buckets still in use is counted.
+func TestMaxKeysBoundsBuckets(t *testing.T) {
+	host, cfg := setup(t, rl(`{"token_bucket":{"max_tokens":1,"fill_interval":"60s"},"key":"HEADER","header_name":"x-user","max_keys":8}`))
+	for i := range 20 {
+		res := host.Do(t, cfg, mockhost.Request{Headers: map[string][]string{"x-user": {fmt.Sprint("user-", i)}}}, nil)
+		if res.Status != 200 {
+			t.Fatalf("user %d: %d", i, res.Status)
+		}
+	}
+	if got := host.Counter("local_ratelimit.evicted"); got != 12 {
+		t.Fatalf("evicted %d, want 12 (20 keys, 8 buckets, none refilled)", got)
+	}
+	// Once refilled, old buckets are dropped without counting.
+	clock.advance(time.Hour)
+	for i := range 8 {
+		host.Do(t, cfg, mockhost.Request{Headers: map[string][]string{"x-user": {fmt.Sprint("late-", i)}}}, nil)
+	}
+	if got := host.Counter("local_ratelimit.evicted"); got != 12 {
+		t.Fatalf("evicted %d after refill, want still 12", got)
 	}
 	clock.advance(time.Hour)
 }

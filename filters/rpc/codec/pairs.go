@@ -19,14 +19,8 @@ func (p *Pairs) Add(key, value string, start, end int) {
 	p.list = append(p.list, Pair{Key: key, Value: value, Start: start, End: end})
 }
 
-// Reserve makes room for n entries.
-func (p *Pairs) Reserve(n int) {
-	if cap(p.list) < n {
-		l := make([]Pair, len(p.list), n)
-		copy(l, p.list)
-		p.list = l
-	}
-}
+// Use makes p append into buf (typically an array inside the frame), saving an allocation.
+func (p *Pairs) Use(buf []Pair) { p.list = buf[:0] }
 
 func (p *Pairs) Get(key string) (string, bool) {
 	for i := range p.list {

@@ -47,6 +47,11 @@ func StartEtcd(t testing.TB) *Etcd {
 		}
 		if lastErr = e.startAndWait(); lastErr == nil {
 			t.Cleanup(e.Stop)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("etcd log tail:\n%s", e.proc.logTail())
+				}
+			})
 			return e
 		}
 		e.proc.signal(syscall.SIGKILL)

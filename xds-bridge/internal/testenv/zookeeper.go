@@ -27,7 +27,7 @@ type ZooKeeper struct {
 const zkTickMillis = 250
 
 // ZooKeeperJars is the class path used to run the server; override with GOVOY_ZK_CLASSPATH.
-var ZooKeeperJars = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+var ZooKeeperJars = "/etc/zookeeper/conf:/usr/share/java/slf4j-simple.jar:/usr/share/java/zookeeper.jar"
 
 // StartZooKeeper starts a fresh ZooKeeper and stops it when the test ends.
 func StartZooKeeper(t testing.TB) *ZooKeeper {
@@ -67,6 +67,11 @@ maxSessionTimeout=%d
 		}
 		if lastErr = z.startAndWait(); lastErr == nil {
 			t.Cleanup(z.Stop)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("zookeeper log tail:\n%s", z.proc.logTail())
+				}
+			})
 			return z
 		}
 		z.proc.signal(syscall.SIGKILL)

@@ -239,3 +239,13 @@ func TestProtocolConflictSkipsInstance(t *testing.T) {
 		t.Fatalf("svcs %+v skipped %v", svcs, skipped)
 	}
 }
+
+func TestNoServerReportsError(t *testing.T) {
+	sink := startSource(t, []string{fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))})
+	sink.WaitFor(t, bound, "error without a server", func(_ map[string]model.Service, calls []testenv.Call) bool {
+		return len(calls) > 0 && calls[0].Kind == "error"
+	})
+	if sink.Count("replace") != 0 {
+		t.Fatal("replace without a server")
+	}
+}

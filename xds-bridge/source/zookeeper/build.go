@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/govoy/govoy/xds-bridge/model"
+	"github.com/govoy/govoy/xds-bridge/source/internal/publish"
 )
 
 // Service naming (documented in README.md):
@@ -41,12 +42,15 @@ type snapshot struct {
 	appInstances map[string][]byte
 	// mappings[iface] = data.
 	mappings map[string][]byte
+	// stamps[znode path] changes whenever that znode's mirrored content changes.
+	stamps map[string]uint64
 }
 
 func newSnapshot() *snapshot {
 	return &snapshot{
 		dubboProviders: map[string]map[string][]string{}, dubboConfigurators: map[string]map[string][]string{},
 		sofaProviders: map[string]map[string][]string{}, appInstances: map[string][]byte{}, mappings: map[string][]byte{},
+		stamps: map[string]uint64{},
 	}
 }
 
@@ -57,8 +61,61 @@ func put(m map[string]map[string][]string, root, iface string, children []string
 	m[root][iface] = children
 }
 
+// buildCache keeps each interface's built endpoints across rebuilds, keyed by the versions of its
+// providers and configurators znodes: a batch usually touches a few interfaces out of thousands,
+// and URL parsing dominates a rebuild. Entries not used by a build are dropped.
+type buildCache struct {
+	gen    uint64
+	groups map[string]cachedGroup
+}
+
+type cachedGroup struct {
+	stamp   [2]uint64
+	frags   []fragment
+	skipped []string
+	gen     uint64
+}
+
+// fragment is one interface's contribution to one service.
+type fragment struct {
+	name, iface string
+	proto       model.Protocol
+	layout      Layout
+	methods     []string
+	endpoints   []model.Endpoint
+}
+
+func newBuildCache() *buildCache { return &buildCache{groups: map[string]cachedGroup{}} }
+
+// group returns the cached fragments of key if its stamp is unchanged, else computes them. A zero
+// stamp (no version known) is never cached.
+func (c *buildCache) group(key string, stamp [2]uint64, compute func() ([]fragment, []string)) ([]fragment, []string) {
+	if g, ok := c.groups[key]; ok && g.stamp == stamp && stamp != [2]uint64{} {
+		g.gen = c.gen
+		c.groups[key] = g
+		return g.frags, g.skipped
+	}
+	frags, skipped := compute()
+	c.groups[key] = cachedGroup{stamp: stamp, frags: frags, skipped: skipped, gen: c.gen}
+	return frags, skipped
+}
+
+func (c *buildCache) sweep() {
+	for k, g := range c.groups {
+		if g.gen != c.gen {
+			delete(c.groups, k)
+		}
+	}
+	c.gen++
+}
+
 // build turns a snapshot into services. skipped gets one reason per ignored registry entry.
-func build(s *snapshot) (svcs []model.Service, skipped []string) {
+// Endpoint metadata maps may be shared between builds: consumers treat them as read-only.
+func build(s *snapshot, cache *buildCache) (svcs []model.Service, skipped []string) {
+	if cache == nil {
+		cache = newBuildCache()
+	}
+	defer cache.sweep()
 	byName := map[string]*model.Service{}
 	get := func(name string, proto model.Protocol, iface string, meta map[string]string) *model.Service {
 		svc := byName[name]
@@ -72,70 +129,31 @@ func build(s *snapshot) (svcs []model.Service, skipped []string) {
 		return svc
 	}
 	skip := func(format string, args ...any) { skipped = append(skipped, fmt.Sprintf(format, args...)) }
-
-	for _, root := range slices.Sorted(maps.Keys(s.dubboProviders)) {
-		for _, iface := range slices.Sorted(maps.Keys(s.dubboProviders[root])) {
-			overrides := parseOverrides(s.dubboConfigurators[root][iface], func(r string) {
-				skip("%s/%s/configurators: %s", root, iface, r)
-			})
-			for _, name := range s.dubboProviders[root][iface] {
-				p, err := parseProvider(name)
-				if err != nil {
-					skip("%s/%s/providers/%s: %v", root, iface, name, err)
-					continue
-				}
-				proto, ok := protocolOf(p.scheme)
-				if !ok {
-					skip("%s/%s/providers: protocol %q of %s:%d is not proxied", root, iface, p.scheme, p.addr, p.port)
-					continue
-				}
-				weight, disabled := p.weight, false
-				for _, o := range overrides {
-					if o.matches(p) {
-						if o.weight != nil {
-							weight = *o.weight
-						}
-						if o.disabled != nil {
-							disabled = *o.disabled
-						}
-					}
-				}
-				if disabled || weight <= 0 {
-					// Dubbo consumers send nothing to a disabled or zero-weight provider; an unhealthy
-					// host would still get traffic in Envoy's panic mode, so it is left out.
-					continue
-				}
-				svc := get(string(proto)+":"+iface, proto, iface, map[string]string{"interface": iface, "layout": string(LayoutDubbo)})
-				svc.Methods = append(svc.Methods, p.methods...)
-				svc.Endpoints = append(svc.Endpoints, model.Endpoint{
-					Address: p.addr, Port: p.port, Weight: envoyWeight(weight), Healthy: true,
-					Metadata: p.meta,
-				})
-			}
+	merge := func(frags []fragment, reasons []string) {
+		skipped = append(skipped, reasons...)
+		for _, f := range frags {
+			svc := get(f.name, f.proto, f.iface, map[string]string{"interface": f.iface, "layout": string(f.layout)})
+			svc.Methods = append(svc.Methods, f.methods...)
+			svc.Endpoints = append(svc.Endpoints, f.endpoints...)
 		}
 	}
 
+	for _, root := range slices.Sorted(maps.Keys(s.dubboProviders)) {
+		for _, iface := range slices.Sorted(maps.Keys(s.dubboProviders[root])) {
+			dir := root + "/" + iface
+			stamp := [2]uint64{s.stamps[dir+"/providers"], s.stamps[dir+"/configurators"]}
+			merge(cache.group("d"+dir, stamp, func() ([]fragment, []string) {
+				return dubboFragments(root, iface, s.dubboProviders[root][iface], s.dubboConfigurators[root][iface])
+			}))
+		}
+	}
 	for _, root := range slices.Sorted(maps.Keys(s.sofaProviders)) {
 		for _, iface := range slices.Sorted(maps.Keys(s.sofaProviders[root])) {
-			for _, name := range s.sofaProviders[root][iface] {
-				p, err := parseSofaProvider(name)
-				if err != nil {
-					skip("%s/%s/providers/%s: %v", root, iface, name, err)
-					continue
-				}
-				proto, ok := protocolOf(p.scheme)
-				if !ok {
-					skip("%s/%s/providers: protocol %q of %s:%d is not proxied", root, iface, p.scheme, p.addr, p.port)
-					continue
-				}
-				if p.weight <= 0 {
-					continue
-				}
-				svc := get(string(proto)+":"+iface, proto, iface, map[string]string{"interface": iface, "layout": string(LayoutSofa)})
-				svc.Endpoints = append(svc.Endpoints, model.Endpoint{
-					Address: p.addr, Port: p.port, Weight: envoyWeight(p.weight), Healthy: true, Metadata: p.meta,
-				})
-			}
+			dir := root + "/" + iface
+			stamp := [2]uint64{s.stamps[dir+"/providers"], 1}
+			merge(cache.group("s"+dir, stamp, func() ([]fragment, []string) {
+				return sofaFragments(root, iface, s.sofaProviders[root][iface])
+			}))
 		}
 	}
 
@@ -453,4 +471,103 @@ func parseInstance(data []byte) (instance, error) {
 		}
 	}
 	return inst, nil
+}
+
+// fragmentSet collects one interface's endpoints per protocol.
+type fragmentSet struct {
+	iface   string
+	layout  Layout
+	byProto map[model.Protocol]*fragment
+	order   []model.Protocol
+	skipped []string
+}
+
+func (fs *fragmentSet) add(proto model.Protocol, methods []string, ep model.Endpoint) {
+	f := fs.byProto[proto]
+	if f == nil {
+		f = &fragment{name: string(proto) + ":" + fs.iface, iface: fs.iface, proto: proto, layout: fs.layout}
+		if fs.byProto == nil {
+			fs.byProto = map[model.Protocol]*fragment{}
+		}
+		fs.byProto[proto] = f
+		fs.order = append(fs.order, proto)
+	}
+	f.methods = append(f.methods, methods...)
+	f.endpoints = append(f.endpoints, ep)
+}
+
+func (fs *fragmentSet) result() ([]fragment, []string) {
+	out := make([]fragment, 0, len(fs.order))
+	for _, p := range fs.order {
+		f := fs.byProto[p]
+		// Canonical order now, once per interface change, so publishing compares without copying.
+		f.methods = publish.SortedUnique(f.methods)
+		publish.SortEndpoints(f.endpoints)
+		out = append(out, *f)
+	}
+	return out, fs.skipped
+}
+
+func (fs *fragmentSet) skip(format string, args ...any) {
+	fs.skipped = append(fs.skipped, fmt.Sprintf(format, args...))
+}
+
+// dubboFragments builds one Dubbo interface: providers with the configurators applied.
+func dubboFragments(root, iface string, providers, configurators []string) ([]fragment, []string) {
+	fs := &fragmentSet{iface: iface, layout: LayoutDubbo}
+	overrides := parseOverrides(configurators, func(r string) { fs.skip("%s/%s/configurators: %s", root, iface, r) })
+	for _, name := range providers {
+		p, err := parseProvider(name)
+		if err != nil {
+			fs.skip("%s/%s/providers/%s: %v", root, iface, name, err)
+			continue
+		}
+		proto, ok := protocolOf(p.scheme)
+		if !ok {
+			fs.skip("%s/%s/providers: protocol %q of %s:%d is not proxied", root, iface, p.scheme, p.addr, p.port)
+			continue
+		}
+		weight, disabled := p.weight, p.params.Get("disabled") == "true"
+		for _, o := range overrides {
+			if o.matches(p) {
+				if o.weight != nil {
+					weight = *o.weight
+				}
+				if o.disabled != nil {
+					disabled = *o.disabled
+				}
+			}
+		}
+		if disabled || weight <= 0 {
+			// Dubbo consumers send nothing to a disabled or zero-weight provider; an unhealthy
+			// host would still get traffic in Envoy's panic mode, so it is left out.
+			continue
+		}
+		fs.add(proto, p.methods, model.Endpoint{Address: p.addr, Port: p.port, Weight: envoyWeight(weight),
+			Healthy: true, Metadata: p.meta})
+	}
+	return fs.result()
+}
+
+// sofaFragments builds one SOFARPC interface.
+func sofaFragments(root, iface string, providers []string) ([]fragment, []string) {
+	fs := &fragmentSet{iface: iface, layout: LayoutSofa}
+	for _, name := range providers {
+		p, err := parseSofaProvider(name)
+		if err != nil {
+			fs.skip("%s/%s/providers/%s: %v", root, iface, name, err)
+			continue
+		}
+		proto, ok := protocolOf(p.scheme)
+		if !ok {
+			fs.skip("%s/%s/providers: protocol %q of %s:%d is not proxied", root, iface, p.scheme, p.addr, p.port)
+			continue
+		}
+		if p.weight <= 0 {
+			continue
+		}
+		fs.add(proto, nil, model.Endpoint{Address: p.addr, Port: p.port, Weight: envoyWeight(p.weight),
+			Healthy: true, Metadata: p.meta})
+	}
+	return fs.result()
 }

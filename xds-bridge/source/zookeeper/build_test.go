@@ -26,6 +26,7 @@ func TestBuildDubboInterfaceLevel(t *testing.T) {
 		dubboURL("127.0.0.3:20880", iface, "version=2.0.0"),
 		dubboURL("127.0.0.4:20880", iface, "version=2.0.0"),
 		dubboURL("provider.example:20880", iface, "version=2.0.0"),
+		dubboURL("127.0.0.9:20880", iface, "version=2.0.0&disabled=true"),
 		enc("tri://127.0.0.2:50051/" + iface + "?application=demo-provider&methods=sayHello"),
 		enc("injvm://127.0.0.2:1/" + iface),
 	})
@@ -35,7 +36,7 @@ func TestBuildDubboInterfaceLevel(t *testing.T) {
 		enc("override://127.0.0.4/" + iface + "?category=configurators&disabled=true"),
 		enc("override://127.0.0.2/" + iface + "?category=configurators&enabled=false&disabled=true"),
 	})
-	svcs, skipped := build(s)
+	svcs, skipped := build(s, nil)
 	if len(svcs) != 2 {
 		t.Fatalf("want dubbo and tri services, got %+v", svcs)
 	}
@@ -73,7 +74,7 @@ func TestBuildSofa(t *testing.T) {
 		enc("bolt://127.0.0.5:12200?accepts=100000&appName=sofa-app&weight=200&language=java&pid=1&interface=" + iface +
 			"&timeout=3000&serialization=hessian2&protocol=bolt&version=1.0&uniqueId=blue&dynamic=true"),
 	})
-	svcs, _ := build(s)
+	svcs, _ := build(s, nil)
 	if len(svcs) != 1 || svcs[0].Name != "bolt:"+iface || svcs[0].Protocol != model.ProtocolBolt {
 		t.Fatalf("got %+v", svcs)
 	}
@@ -91,7 +92,7 @@ func TestBuildAppLevel(t *testing.T) {
 	s.appInstances["/services/demo-provider/bad"] = []byte(`{"name":"demo-provider","address":"host.example","port":1}`)
 	s.mappings["org.apache.dubbo.demo.Greeter"] = []byte("demo-provider,other-app")
 	s.mappings["org.apache.dubbo.demo.Echo"] = []byte("demo-provider")
-	svcs, skipped := build(s)
+	svcs, skipped := build(s, nil)
 	if len(svcs) != 2 || svcs[0].Name != "app:demo-provider:dubbo" || svcs[1].Name != "app:demo-provider:tri" {
 		t.Fatalf("got %+v", svcs)
 	}

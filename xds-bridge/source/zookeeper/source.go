@@ -45,6 +45,7 @@ func (r role) readsData() bool { return r == roleAppInstance || r == roleMapping
 type node struct {
 	role     role
 	root     string // the configured root it lies under
+	version  uint64 // bumped whenever the mirrored content changes
 	exists   bool
 	children []string
 	data     []byte
@@ -95,11 +96,14 @@ type watcher struct {
 	armed   map[string]bool // a watch of the kind the path needs is set on the server
 	wake    chan struct{}   // 1-buffered: "something changed", coalesced
 	everHad bool            // a session was established at least once
+	bounced bool            // the connection dropped since the loop last looked
 
 	// Owned by the Run goroutine.
 	nodes       map[string]*node
 	session     int64
 	lastSkipped map[string]bool
+	cache       *buildCache
+	version     uint64 // last node version handed out
 }
 
 // Run connects and keeps the sink in sync until ctx ends.
@@ -107,7 +111,7 @@ func (s *Source) Run(ctx context.Context, sink model.Sink) error {
 	w := &watcher{
 		cfg: s.cfg, log: s.log, pub: publish.New(s.cfg.Name, sink),
 		dirty: map[string]struct{}{}, armed: map[string]bool{}, wake: make(chan struct{}, 1),
-		nodes: map[string]*node{}, lastSkipped: map[string]bool{},
+		nodes: map[string]*node{}, lastSkipped: map[string]bool{}, cache: newBuildCache(),
 	}
 	conn, _, err := zk.Connect(s.cfg.Servers, s.cfg.SessionTimeout,
 		zk.WithEventCallback(w.onEvent), zk.WithLogger(zapPrintf{s.log}), zk.WithLogInfo(false))
@@ -154,6 +158,9 @@ func (w *watcher) onEvent(ev zk.Event) {
 		if ev.State == zk.StateHasSession {
 			w.everHad = true
 		}
+		if ev.State == zk.StateDisconnected {
+			w.bounced = true
+		}
 	case zk.EventNotWatching:
 		// Session expired or client closing: the next session resyncs everything.
 	default:
@@ -198,13 +205,18 @@ func (w *watcher) loop(ctx context.Context) {
 				}
 				w.resetMirror(sid)
 				needReplace = true
+			} else if w.takeBounced() {
+				// Same session back after an outage. The client re-registers its watches, but a
+				// reconnect that drops again mid-way can lose them; re-reading every mirrored
+				// znode with a fresh watch costs one read each and leaves nothing to chance.
+				w.rearmAll()
 			}
 			if err := w.drain(); err != nil {
 				w.log.Debug("zookeeper read failed, will retry", zap.Error(err))
 				retry = time.After(time.Second)
 				break
 			}
-			svcs, skipped := build(w.snapshot())
+			svcs, skipped := build(w.snapshot(), w.cache)
 			w.logSkipped(skipped)
 			if needReplace {
 				w.pub.Replace(svcs)
@@ -233,6 +245,7 @@ func (w *watcher) resetMirror(sid int64) {
 	w.mu.Lock()
 	w.armed = map[string]bool{}
 	w.dirty = map[string]struct{}{}
+	w.bounced = false
 	w.mu.Unlock()
 	app := false
 	for _, r := range w.cfg.Roots {
@@ -248,6 +261,24 @@ func (w *watcher) resetMirror(sid int64) {
 	}
 	if app {
 		w.want(w.cfg.MappingRoot, w.cfg.MappingRoot, roleMappingRoot)
+	}
+}
+
+func (w *watcher) takeBounced() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := w.bounced
+	w.bounced = false
+	return b
+}
+
+// rearmAll queues every mirrored znode for a read that sets a new watch.
+func (w *watcher) rearmAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed = map[string]bool{}
+	for p := range w.nodes {
+		w.dirty[p] = struct{}{}
 	}
 }
 
@@ -335,6 +366,10 @@ func (w *watcher) read(p string, n *node, watch bool) error {
 	}
 	slices.Sort(children)
 	old := n.children
+	if n.version == 0 || exists != n.exists || !slices.Equal(children, old) || string(data) != string(n.data) {
+		w.version++
+		n.version = w.version
+	}
 	n.exists, n.children, n.data = exists, children, data
 	// Follow the children: newly listed ones are mirrored, vanished ones forgotten.
 	for _, c := range old {
@@ -450,6 +485,7 @@ func (w *watcher) snapshot() *snapshot {
 		if !n.exists {
 			continue
 		}
+		s.stamps[p] = n.version
 		switch n.role {
 		case roleDubboProviders:
 			put(s.dubboProviders, n.root, path.Base(path.Dir(p)), n.children)

@@ -1312,7 +1312,7 @@ func (m *HeaderMatcher) validate(all bool) error {
 	if !_HeaderMatcher_Name_Pattern.MatchString(m.GetName()) {
 		err := HeaderMatcherValidationError{
 			field:  "Name",
-			reason: "value does not match regex pattern \"^[^\\x00\\n\\r]*$\"",
+			reason: "value does not match regex pattern \"^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$\"",
 		}
 		if !all {
 			return err
@@ -1549,4 +1549,4 @@ var _ interface {
 	ErrorName() string
 } = HeaderMatcherValidationError{}
 
-var _HeaderMatcher_Name_Pattern = regexp.MustCompile("^[^\x00\n\r]*$")
+var _HeaderMatcher_Name_Pattern = regexp.MustCompile("^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$")

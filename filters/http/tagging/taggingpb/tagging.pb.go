@@ -505,14 +505,14 @@ var File_filters_http_tagging_taggingpb_tagging_proto protoreflect.FileDescripto
 
 const file_filters_http_tagging_taggingpb_tagging_proto_rawDesc = "" +
 	"\n" +
-	",filters/http/tagging/taggingpb/tagging.proto\x12 govoy.plugins.traffic_tagging.v1\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x17validate/validate.proto\"\xd3\x02\n" +
+	",filters/http/tagging/taggingpb/tagging.proto\x12 govoy.plugins.traffic_tagging.v1\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x17validate/validate.proto\"\xd0\x02\n" +
 	"\x0eTrafficTagging\x12I\n" +
-	"\x05rules\x18\x01 \x03(\v2&.govoy.plugins.traffic_tagging.v1.RuleB\v\xfaB\b\x92\x01\x05\b\x01\x10\x80\x02R\x05rules\x12)\n" +
-	"\x06header\x18\x02 \x01(\tB\x11\xfaB\x0er\f(\x80\x02\xc8\x01\x00\xd0\x01\x01\xc0\x01\x01R\x06header\x12%\n" +
+	"\x05rules\x18\x01 \x03(\v2&.govoy.plugins.traffic_tagging.v1.RuleB\v\xfaB\b\x92\x01\x05\b\x01\x10\x80\x02R\x05rules\x12&\n" +
+	"\x06header\x18\x02 \x01(\tB\x0e\xfaB\vr\t(\x80\x02\xd0\x01\x01\xc0\x01\x01R\x06header\x12%\n" +
 	"\x0etrust_incoming\x18\x03 \x01(\bR\rtrustIncoming\x127\n" +
 	"\x12metadata_namespace\x18\x04 \x01(\tB\b\xfaB\x05r\x03(\x80\x02R\x11metadataNamespace\x12D\n" +
 	"\bhash_key\x18\x05 \x01(\v2).govoy.plugins.traffic_tagging.v1.HashKeyR\ahashKey\x12%\n" +
-	"\thash_salt\x18\x06 \x01(\tB\b\xfaB\x05r\x03(\x80\x02R\bhashSalt\"\xa6\x05\n" +
+	"\thash_salt\x18\x06 \x01(\tB\b\xfaB\x05r\x03(\x80\x02R\bhashSalt\"\xa3\x05\n" +
 	"\x04Rule\x12\x1f\n" +
 	"\x03tag\x18\x01 \x01(\tB\r\xfaB\n" +
 	"r\b\x10\x01(\x80\x01\xc0\x01\x02R\x03tag\x12I\n" +
@@ -522,9 +522,8 @@ const file_filters_http_tagging_taggingpb_tagging_proto_rawDesc = "" +
 	"\x0fconsumer_labels\x18\x05 \x03(\v2:.govoy.plugins.traffic_tagging.v1.Rule.ConsumerLabelsEntryB\f\xfaB\t\x9a\x01\x06\"\x04r\x02\x10\x01R\x0econsumerLabels\x12U\n" +
 	"\n" +
 	"percentage\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueB\x17\xfaB\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00Y@!\x00\x00\x00\x00\x00\x00\x00\x00R\n" +
-	"percentage\x12m\n" +
-	"\vset_headers\x18\a \x03(\v26.govoy.plugins.traffic_tagging.v1.Rule.SetHeadersEntryB\x14\xfaB\x11\x9a\x01\x0e\x10 \"\n" +
-	"r\b\x10\x01\xc8\x01\x00\xc0\x01\x01R\n" +
+	"percentage\x12j\n" +
+	"\vset_headers\x18\a \x03(\v26.govoy.plugins.traffic_tagging.v1.Rule.SetHeadersEntryB\x11\xfaB\x0e\x9a\x01\v\x10 \"\ar\x05\x10\x01\xc0\x01\x01R\n" +
 	"setHeaders\x1aA\n" +
 	"\x13ConsumerLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -543,10 +542,10 @@ const file_filters_http_tagging_taggingpb_tagging_proto_rawDesc = "" +
 	"\xfaB\ar\x05\x10\x01(\x80\bH\x00R\x05regex\x12\x1a\n" +
 	"\apresent\x18\a \x01(\bH\x00R\apresent\x12\x16\n" +
 	"\x06invert\x18\b \x01(\bR\x06invertB\f\n" +
-	"\x05match\x12\x03\xf8B\x01\"\xb3\x01\n" +
-	"\aHashKey\x12'\n" +
-	"\x06header\x18\x01 \x01(\tB\r\xfaB\n" +
-	"r\b\x10\x01\xc8\x01\x00\xc0\x01\x01H\x00R\x06header\x12!\n" +
+	"\x05match\x12\x03\xf8B\x01\"\xb0\x01\n" +
+	"\aHashKey\x12$\n" +
+	"\x06header\x18\x01 \x01(\tB\n" +
+	"\xfaB\ar\x05\x10\x01\xc0\x01\x01H\x00R\x06header\x12!\n" +
 	"\x06cookie\x18\x02 \x01(\tB\a\xfaB\x04r\x02\x10\x01H\x00R\x06cookie\x12%\n" +
 	"\bconsumer\x18\x03 \x01(\bB\a\xfaB\x04j\x02\b\x01H\x00R\bconsumer\x12&\n" +
 	"\tclient_ip\x18\x04 \x01(\bB\a\xfaB\x04j\x02\b\x01H\x00R\bclientIpB\r\n" +

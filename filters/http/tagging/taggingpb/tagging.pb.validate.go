@@ -118,7 +118,7 @@ func (m *TrafficTagging) validate(all bool) error {
 		if !_TrafficTagging_Header_Pattern.MatchString(m.GetHeader()) {
 			err := TrafficTaggingValidationError{
 				field:  "Header",
-				reason: "value does not match regex pattern \"^[^\\x00\\n\\r]*$\"",
+				reason: "value does not match regex pattern \"^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$\"",
 			}
 			if !all {
 				return err
@@ -259,7 +259,7 @@ var _ interface {
 	ErrorName() string
 } = TrafficTaggingValidationError{}
 
-var _TrafficTagging_Header_Pattern = regexp.MustCompile("^[^\x00\n\r]*$")
+var _TrafficTagging_Header_Pattern = regexp.MustCompile("^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$")
 
 // Validate checks the field values on Rule with the rules defined in the proto
 // definition for this message. If any rules are violated, the first error
@@ -493,7 +493,7 @@ func (m *Rule) validate(all bool) error {
 			if !_Rule_SetHeaders_Pattern.MatchString(key) {
 				err := RuleValidationError{
 					field:  fmt.Sprintf("SetHeaders[%v]", key),
-					reason: "value does not match regex pattern \"^[^\\x00\\n\\r]*$\"",
+					reason: "value does not match regex pattern \"^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$\"",
 				}
 				if !all {
 					return err
@@ -584,7 +584,7 @@ var _ interface {
 
 var _Rule_Tag_Pattern = regexp.MustCompile("^[^\x00-\b\n-\x1f\x7f]*$")
 
-var _Rule_SetHeaders_Pattern = regexp.MustCompile("^[^\x00\n\r]*$")
+var _Rule_SetHeaders_Pattern = regexp.MustCompile("^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$")
 
 // Validate checks the field values on StringMatcher with the rules defined in
 // the proto definition for this message. If any rules are violated, the first
@@ -909,7 +909,7 @@ func (m *HashKey) validate(all bool) error {
 		if !_HashKey_Header_Pattern.MatchString(m.GetHeader()) {
 			err := HashKeyValidationError{
 				field:  "Header",
-				reason: "value does not match regex pattern \"^[^\\x00\\n\\r]*$\"",
+				reason: "value does not match regex pattern \"^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$\"",
 			}
 			if !all {
 				return err
@@ -1080,4 +1080,4 @@ var _ interface {
 	ErrorName() string
 } = HashKeyValidationError{}
 
-var _HashKey_Header_Pattern = regexp.MustCompile("^[^\x00\n\r]*$")
+var _HashKey_Header_Pattern = regexp.MustCompile("^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$")

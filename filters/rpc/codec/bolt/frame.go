@@ -19,8 +19,10 @@ type Frame struct {
 	crc   bool
 	route codec.Route
 	hdr   codec.Pairs
-	class string
-	err   error
+	// hdrBuf backs hdr: SOFARPC requests carry a handful of headers.
+	hdrBuf [8]codec.Pair
+	class  string
+	err    error
 }
 
 var _ codec.Frame = (*Frame)(nil)
@@ -171,7 +173,7 @@ func (f *Frame) parseHeader(p, end int) error {
 	if p == end {
 		return nil
 	}
-	f.hdr.Reserve(8)
+	f.hdr.Use(f.hdrBuf[:0])
 	for p < end {
 		start := p
 		k, kok, next, err := f.str(p, end)

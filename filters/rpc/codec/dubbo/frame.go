@@ -21,6 +21,8 @@ type Frame struct {
 	dubboVersion string
 	paramTypes   string
 	att          codec.Pairs
+	attBuf       [8]codec.Pair // backing store for att: most requests carry fewer attachments
+	classBuf     [8]int        // class table of the body scan: arguments rarely use more classes
 	// opaque holds [start,end) of attachment entries whose value is not a scalar; they are copied
 	// verbatim when the attachments are re-encoded.
 	opaque [][2]int
@@ -130,7 +132,10 @@ func readString(s *hessianscan.Scanner, field string) (string, error) {
 }
 
 func (f *Frame) parseBody() error {
-	s := hessianscan.New(f.raw[headerLen:])
+	var sc hessianscan.Scanner
+	sc.Reset(f.raw[headerLen:])
+	sc.UseClassTable(f.classBuf[:0])
+	s := &sc
 	var err error
 	if f.dubboVersion, err = readString(s, "dubbo version"); err != nil {
 		return err
@@ -186,7 +191,7 @@ func (f *Frame) parseAttachments(s *hessianscan.Scanner) error {
 	if err != nil || !ok {
 		return err // a null map is no attachments
 	}
-	f.att.Reserve(8)
+	f.att.Use(f.attBuf[:0])
 	f.attEntries = headerLen + s.Pos()
 	for !s.End() {
 		if s.Remaining() == 0 {

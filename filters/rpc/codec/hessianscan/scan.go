@@ -6,6 +6,7 @@
 package hessianscan
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -38,6 +39,10 @@ func New(b []byte) *Scanner { return &Scanner{b: b} }
 func (s *Scanner) Reset(b []byte) {
 	s.b, s.pos, s.depth, s.classes = b, 0, 0, s.classes[:0]
 }
+
+// UseClassTable makes the scanner record class definitions in buf (e.g. an array in a longer-lived
+// struct), saving an allocation for the common case of a few classes.
+func (s *Scanner) UseClassTable(buf []int) { s.classes = buf[:0] }
 
 // Pos is the offset of the next unread byte.
 func (s *Scanner) Pos() int { return s.pos }
@@ -149,6 +154,12 @@ func isStringTag(tag byte) bool {
 // surrogate pair written as two 3-byte sequences (Java's encoding), which needs converting.
 func (s *Scanner) chars(n int) (surrogates bool, err error) {
 	b, p := s.b, s.pos
+	// Fast path: names and attachment values are mostly ASCII, where n chars are n bytes. Check
+	// eight bytes at a time; stop at the first non-ASCII word and walk the rest.
+	for n >= 8 && len(b)-p >= 8 && binary.LittleEndian.Uint64(b[p:])&0x8080808080808080 == 0 {
+		p += 8
+		n -= 8
+	}
 	for n > 0 {
 		if p >= len(b) {
 			return false, s.errf(ErrTruncated, "string ends %d chars early", n)
@@ -369,11 +380,16 @@ func (s *Scanner) skipObject(ref int) error {
 
 // Skip moves past one value of any type without building it.
 func (s *Scanner) Skip() error {
-	s.depth++
-	defer func() { s.depth-- }()
-	if s.depth > MaxDepth {
+	if s.depth >= MaxDepth {
 		return s.errf(ErrInvalid, "nesting deeper than %d", MaxDepth)
 	}
+	s.depth++ // no defer: this is the hot loop of every request
+	err := s.skipValue()
+	s.depth--
+	return err
+}
+
+func (s *Scanner) skipValue() error {
 	tag, err := s.byte()
 	if err != nil {
 		return err

@@ -102,6 +102,21 @@ func Canonical(s model.Service) model.Service {
 	if len(s.Metadata) == 0 {
 		s.Metadata = nil
 	}
+	if len(s.Endpoints) == 0 {
+		s.Endpoints = nil
+		return s
+	}
+	// Sources usually hand over sorted lists; then nothing is copied.
+	clean := true
+	for i, e := range s.Endpoints {
+		if (e.Metadata != nil && len(e.Metadata) == 0) || (i > 0 && endpointLess(e, s.Endpoints[i-1])) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
 	eps := make([]model.Endpoint, 0, len(s.Endpoints))
 	for _, e := range s.Endpoints {
 		if len(e.Metadata) == 0 {
@@ -110,9 +125,6 @@ func Canonical(s model.Service) model.Service {
 		eps = append(eps, e)
 	}
 	sort.SliceStable(eps, func(i, j int) bool { return endpointLess(eps[i], eps[j]) })
-	if len(eps) == 0 {
-		eps = nil
-	}
 	s.Endpoints = eps
 	return s
 }
@@ -139,9 +151,29 @@ func metaKey(m map[string]string) string {
 	return string(b)
 }
 
+func strictlySorted(in []string) bool {
+	for i := 1; i < len(in); i++ {
+		if in[i] <= in[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
+// SortedUnique returns in sorted without duplicates (in itself when it already is).
+func SortedUnique(in []string) []string { return sortedUnique(in) }
+
+// SortEndpoints sorts endpoints in the canonical order, in place.
+func SortEndpoints(eps []model.Endpoint) {
+	sort.SliceStable(eps, func(i, j int) bool { return endpointLess(eps[i], eps[j]) })
+}
+
 func sortedUnique(in []string) []string {
 	if len(in) == 0 {
 		return nil
+	}
+	if strictlySorted(in) {
+		return in
 	}
 	out := slices.Clone(in)
 	slices.Sort(out)
