@@ -40,7 +40,7 @@ clean:
 	rm -rf dist
 
 # ---- setup / test / run / validate / images (infrastructure) ----
-.PHONY: setup test run validate ci image image-xds envoy-version
+.PHONY: setup test run validate ci image image-xds envoy-version bench-xds
 
 # Installs everything on a Debian 12 machine (idempotent): apt packages, stock Envoy, Go modules, protoc plugins.
 setup:
@@ -72,3 +72,10 @@ image-xds:
 # Prints the pinned Envoy version (read by filters/internal/releasecheck).
 envoy-version:
 	@echo $(ENVOY_VERSION)
+
+# govoy-xds at scale (10k services / 100k endpoints): cold build, RSS, change latency; not in CI.
+bench-xds:
+	$(GO) build -o $(BIN)/xds-bench ./benchmarks/xds
+	$(BIN)/xds-bench -mode bridge -protocol delta -changes 1000
+	$(BIN)/xds-bench -mode bridge -protocol sotw -changes 1000
+	$(BIN)/xds-bench -mode snapshot -protocol delta -changes 100

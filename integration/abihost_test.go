@@ -437,3 +437,40 @@ func TestBadInputIsRejected(t *testing.T) {
 		})
 	}
 }
+
+func TestAddDataAndInvalidPhase(t *testing.T) {
+	h, _ := hostWithTestFilter(t)
+	r := get(t, h, "/add", map[string]string{"x-mode": "adddata-headers"})
+	if rec := decodeReceived(t, r.body); r.status != 200 || rec.Body != "added" {
+		t.Fatalf("addData in headers: %d, upstream body %q", r.status, rec.Body)
+	}
+	r = post(t, h, "/add-late", "adddata-in-data", chunks("x"))
+	if r.status != 500 || r.body != "error happened in filter\r\n" {
+		t.Fatalf("addData while processing data: %d %.200q", r.status, r.body)
+	}
+	if s := h.stats(t); s.Counters["host.capi_invalid_phase"] != 1 || s.Counters["golang.panic_error"] != 1 {
+		t.Fatalf("counters %v", s.Counters)
+	}
+}
+
+func TestUpstreamOverrideHost(t *testing.T) {
+	srv, _ := startUpstream(t)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	cfg := writeFile(t, "cfg.pb", typedStructAny(t, "base"))
+	h := startHost(t, testSO, "--plugin-name", "abitest", "--config", cfg, "--upstream", addr)
+	mode := func(host, strict string) reply {
+		return get(t, h, "/ov", map[string]string{"x-mode": "override", "x-override": host, "x-strict": strict})
+	}
+	if r := mode(addr, "1"); r.status != 200 {
+		t.Fatalf("override to the cluster's host: %d", r.status)
+	}
+	if r := mode("127.0.0.9:1", "1"); r.status != 503 || r.body != "no healthy upstream" {
+		t.Fatalf("strict override to an unknown host: %d %q", r.status, r.body)
+	}
+	if r := mode("127.0.0.9:1", "0"); r.status != 200 {
+		t.Fatalf("non-strict override falls back: %d", r.status)
+	}
+	if r := mode("not-an-ip", "1"); r.status != 200 || !strings.Contains(r.header.Get("x-note"), "override=") {
+		t.Fatalf("invalid address: %d note %q", r.status, r.header.Get("x-note"))
+	}
+}

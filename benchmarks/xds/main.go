@@ -52,6 +52,7 @@ var (
 	mode      = flag.String("mode", "bridge", "bridge (LinearCache, debounced) or snapshot (full snapshot per change)")
 	proto     = flag.String("protocol", "delta", "delta or sotw")
 	memprof   = flag.String("memprofile", "", "write a heap profile after the first full sync")
+	cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the change phase")
 	clientOf  = flag.String("client", "", "internal: run only the xDS client against this address")
 )
 
@@ -332,6 +333,12 @@ func main() {
 
 	sent := make(map[int]time.Time, *nChanges)
 	tick := time.NewTicker(time.Second / time.Duration(*rate))
+	if *cpuprof != "" {
+		if f, err := os.Create(*cpuprof); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer f.Close()
+		}
+	}
 	cpu0, t0 := cpuSeconds(), time.Now()
 	for seq := 1; seq <= *nChanges; seq++ {
 		<-tick.C
@@ -352,6 +359,7 @@ func main() {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cpu := cpuSeconds() - cpu0
+	pprof.StopCPUProfile()
 	_ = child.Process.Kill() // before the server goes away, so the client does not report the closed stream
 	_ = child.Wait()
 	var lats []time.Duration

@@ -40,6 +40,8 @@
 //     panics with ErrNotInGo at once; in Envoy it may still work until the posted Continue runs.
 //   - The route is the Request's RouteName, or Request.Route(headers) re-run after ClearRouteCache;
 //     per-route configs are whatever config the test passes to Do (use Host.Merge like Envoy).
+//   - Headers Envoy's connection manager adds (x-request-id, x-forwarded-proto, ...) are not added;
+//     put them in Request.Headers when a filter needs them.
 //   - OnLogDownstreamStart/Periodic are not called (Envoy only calls them with access-log flush
 //     settings). Request and response are HTTP/1.1 unless Request.Protocol says otherwise.
 //   - Local replies follow Http::Utility::prepareLocalReply: content-length and text/plain for a

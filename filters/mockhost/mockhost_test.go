@@ -759,9 +759,7 @@ func TestAsyncDataPhaseAndInjectData(t *testing.T) {
 			go func() {
 				defer f.cb.DecoderFilterCallbacks().RecoverPanic()
 				b.SetString("[" + b.String() + "]")
-				if end {
-					f.cb.DecoderFilterCallbacks().InjectData([]byte("+"))
-				}
+				f.cb.DecoderFilterCallbacks().InjectData([]byte("+"))
 				f.cb.DecoderFilterCallbacks().Continue(api.Continue)
 			}()
 			return api.Running

@@ -218,14 +218,14 @@ func (s *stream) handlePanic(d *direction, e any) {
 
 // sendPanicReply is Filter::sendPanicReply: a 500 that does not leak the panic.
 func (s *stream) sendPanicReply(d *direction, details string) {
-	s.h.panicCount.Add(1)
-	s.logf(api.Error, "[go_plugin_http] filter paniced with error details: %s", details)
 	if s.destroyed.Load() || !d.processing() {
 		s.mu.Lock()
 		s.pendingPanic = details
 		s.mu.Unlock()
 		return
 	}
+	s.h.panicCount.Add(1)
+	s.logf(api.Error, "[go_plugin_http] filter paniced with error details: %s", details)
 	d.resumed.Store(true)
 	// Envoy passes gRPC status Ok (0) for panic replies.
 	s.post(func() { s.sendLocalReplyInternal(d, &LocalReply{Status: 500, Body: "error happened in filter\r\n"}) })

@@ -49,9 +49,9 @@ type AsyncPlugin interface {
 
 // ParseContext is what Parse may use besides the config message.
 type ParseContext interface {
-	// Counter returns the Envoy counter "<plugin>.<name>" (shown by Envoy's stats under the golang
-	// filter's prefix). Metrics exist once per filter-level config; route-level configs share the
-	// filter-level ones.
+	// Counter returns the Envoy counter "<plugin>.<name>" (a stat without prefix: the golang filter
+	// defines metrics in an unprefixed scope). Metrics exist once per filter-level config; route-level
+	// configs share the filter-level ones (bound when Envoy merges the route config).
 	Counter(name string) api.CounterMetric
 	Gauge(name string) api.GaugeMetric
 }

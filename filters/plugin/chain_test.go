@@ -443,3 +443,28 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 	rec.take()
 }
+
+func TestRouterPluginDisabledTurnsTheChainOff(t *testing.T) {
+	h := newHost()
+	parent := filterConfig(t, h, mustAny(t, plugin.Entry{Name: "t_a", Config: act("reply")}))
+	// RouterPlugin{disabled: true} reaches Go as an empty config.
+	child, err := h.ParseRouteConfig(&anypb.Any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := h.Merge(parent, child)
+	if got := merged.(*plugin.ChainConfig).Plugins(); len(got) != 0 {
+		t.Fatalf("plugins = %v", got)
+	}
+	rec.take()
+	res := h.Do(t, merged, mockhost.Request{}, nil)
+	if res.Status != 200 || res.Upstream == nil {
+		t.Fatalf("status %d", res.Status)
+	}
+	wantCalls(t)
+	// a deeper level adds a plugin back
+	deeper := routeConfig(t, h, merged, mustAny(t, plugin.Entry{Name: "t_b", Config: act("pass")}))
+	if got := deeper.(*plugin.ChainConfig).Plugins(); !reflect.DeepEqual(got, []string{"t_b"}) {
+		t.Fatalf("plugins = %v", got)
+	}
+}

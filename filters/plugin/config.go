@@ -33,21 +33,20 @@ type ChainConfig struct {
 	err error
 	// routeLevel marks a chain parsed without config callbacks.
 	routeLevel bool
+	// disableAll marks a route-level config with an empty Any: the golang filter's RouterPlugin
+	// `disabled: true`, which Envoy's C++ side does not act on (it passes the empty config on).
+	disableAll bool
 	// run is what a request runs: the enabled entries, in order.
 	run []*entry
-	// async is the union of the async phases of the plugins in run.
-	async Phase
 }
 
 // prepare sorts the entries and computes what requests need.
 func (c *ChainConfig) prepare() {
 	sortEntries(c.entries)
 	c.run = make([]*entry, 0, len(c.entries))
-	c.async = 0
 	for _, e := range c.entries {
 		if !e.disabled {
 			c.run = append(c.run, e)
-			c.async |= e.async
 		}
 	}
 }
@@ -97,11 +96,10 @@ func (c *ChainConfig) Err() error { return c.err }
 
 // Full names of the messages a plugin_config may hold.
 const (
-	chainTypeName      = "govoy.plugin.v1.Chain"
-	xdsTypedStruct     = "xds.type.v3.TypedStruct"
-	udpaTypedStruct    = "udpa.type.v1.TypedStruct"
-	chainTypeURL       = "type.googleapis.com/" + chainTypeName
-	typedStructTypeURL = "type.googleapis.com/" + xdsTypedStruct
+	chainTypeName   = "govoy.plugin.v1.Chain"
+	xdsTypedStruct  = "xds.type.v3.TypedStruct"
+	udpaTypedStruct = "udpa.type.v1.TypedStruct"
+	chainTypeURL    = "type.googleapis.com/" + chainTypeName
 )
 
 // ParseChain parses a chain config offline: the golang filter's plugin_config, or the govoy entry of a

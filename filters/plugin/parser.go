@@ -53,6 +53,9 @@ func (configParser) Parse(a *anypb.Any, cb api.ConfigCallbackHandler) (out any, 
 		c.metrics = ms
 		return c, nil
 	}
+	if a.GetTypeUrl() == "" && len(a.GetValue()) == 0 {
+		return &ChainConfig{routeLevel: true, disableAll: true}, nil
+	}
 	lm := &lazyMetrics{}
 	c, err := parseChain(a, lm)
 	if err != nil {
@@ -107,7 +110,7 @@ func MergeChains(parent, child *ChainConfig) *ChainConfig {
 	}
 	m.entries = make([]*entry, 0, len(parent.entries)+len(child.entries))
 	for _, e := range parent.entries {
-		if child.find(e.name) == nil {
+		if !child.disableAll && child.find(e.name) == nil {
 			m.entries = append(m.entries, e)
 		}
 	}

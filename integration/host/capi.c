@@ -3,6 +3,8 @@
 // HTTP entries follow contrib/golang/filters/http/source/cgo.cc and golang_filter.cc.
 #include "host.h"
 
+#include <arpa/inet.h>
+
 void conn_set_drain(struct conn* c);
 
 void kv_put(kv_t** arr, size_t* n, const char* ns, size_t nsl, const char* key, size_t kl,
@@ -322,26 +324,105 @@ CAPIStatus envoyGoFilterHttpRemoveTrailer(void* sp, void* key_data, int key_len)
   DONE;
 }
 
+// Http::Utility::parseAuthority(host).is_ip_address_: an IPv4 address, optionally with a port.
+static int is_ip_authority(const char* h, int n) {
+  char tmp[64];
+  if (n <= 0 || n >= (int)sizeof(tmp))
+    return 0;
+  memcpy(tmp, h, (size_t)n);
+  tmp[n] = 0;
+  char* colon = strrchr(tmp, ':');
+  if (colon) {
+    char* end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535 || end == colon + 1)
+      return 0;
+    *colon = 0;
+  }
+  struct in_addr a;
+  return inet_pton(AF_INET, tmp, &a) == 1;
+}
+
+typedef struct {
+  stream_t* s;
+  char host[64];
+  int strict;
+} override_task_t;
+
+static void override_task(void* arg) {
+  override_task_t* t = arg;
+  if (!atomic_load(&t->s->destroyed)) {
+    snprintf(t->s->override_host, sizeof(t->s->override_host), "%s", t->host);
+    t->s->override_strict = t->strict;
+  }
+  stream_unref(t->s);
+  free(t);
+}
+
+// golang_filter.cc setUpstreamOverrideHost: decoding only, an IP authority, posted off-worker.
 CAPIStatus envoyGoFilterHttpSetUpstreamOverrideHost(void* sp, void* host_data, int host_len,
                                                     bool strict) {
-  (void)strict;
   WITH_STATE(sp);
-  CHECK_LIVE(st);
-  // Envoy only allows it while decoding headers (golang_filter.cc setUpstreamOverrideHost).
-  if (st->base.is_encoding || st->base.state != ProcessingHeader) {
+  if (atomic_load(&s->destroyed)) {
+    rc = CAPIFilterIsDestroy;
+  } else if (!pstate_in_go(st)) {
+    rc = CAPINotInGo;
+  } else if (st->base.is_encoding) {
     rc = CAPIInvalidPhase;
-    goto out;
+  } else if (!is_ip_authority(host_data, host_len)) {
+    rc = CAPIInvalidIPAddress;
+  } else if (dispatcher_is_thread_safe(s->w)) {
+    snprintf(s->override_host, sizeof(s->override_host), "%.*s", host_len,
+             (const char*)host_data);
+    s->override_strict = strict;
+    rc = CAPIOK;
+  } else {
+    override_task_t* t = calloc(1, sizeof(*t));
+    stream_ref(s);
+    t->s = s;
+    snprintf(t->host, sizeof(t->host), "%.*s", host_len, (const char*)host_data);
+    t->strict = 0; // as Envoy's posted lambda does
+    dispatcher_post(s->w, override_task, t);
+    rc = CAPIOK;
   }
-  snprintf(s->override_host, sizeof(s->override_host), "%.*s", host_len, (const char*)host_data);
-  rc = CAPIOK;
-out:
   DONE;
 }
 
+static void clear_route(stream_t* s, int refresh) {
+  s->route_resolved = 0; // the router resolves again unless refreshed now
+  if (refresh)
+    route_resolve(s);
+}
+
+typedef struct {
+  stream_t* s;
+  int refresh;
+} route_task_t;
+
+static void route_task(void* arg) {
+  route_task_t* t = arg;
+  if (!atomic_load(&t->s->destroyed))
+    clear_route(t->s, t->refresh);
+  stream_unref(t->s);
+  free(t);
+}
+
+// Filter::clearRouteCache: inline on the worker, posted from goroutines.
 CAPIStatus envoyGoFilterHttpClearRouteCache(void* rp, bool refresh) {
-  (void)refresh;
   WITH_REQ(rp);
-  rc = atomic_load(&s->destroyed) ? CAPIFilterIsDestroy : CAPIOK;
+  if (atomic_load(&s->destroyed)) {
+    rc = CAPIFilterIsDestroy;
+  } else if (dispatcher_is_thread_safe(s->w)) {
+    clear_route(s, refresh);
+    rc = CAPIOK;
+  } else {
+    route_task_t* t = malloc(sizeof(*t));
+    stream_ref(s);
+    t->s = s;
+    t->refresh = refresh;
+    dispatcher_post(s->w, route_task, t);
+    rc = CAPIOK;
+  }
   DONE;
 }
 
@@ -391,8 +472,12 @@ CAPIStatus envoyGoFilterHttpGetStringValue(void* rp, int id, uint64_t* value_dat
     }
     v = id == 9 ? s->upstream_local : s->upstream_remote;
     break;
-  case 11: // UpstreamClusterName: the host has one cluster
-    v = "upstream";
+  case 11: // UpstreamClusterName
+    if (!s->attempted_upstream) {
+      rc = CAPIValueNotFound;
+      goto out;
+    }
+    v = s->cluster;
     break;
   default: // VirtualClusterName and every SSL value: no virtual clusters, no TLS here
     rc = CAPIValueNotFound;
@@ -817,53 +902,4 @@ CAPIStatus envoyGoFilterHttpRecordMetric(void* c, uint32_t metric_id, uint64_t v
   }
   pthread_mutex_unlock(&fc->mu);
   return CAPIOK;
-}
-
-/* ---------- HTTP-TCP bridge (upstreams/http/tcp) ----------
- * The host does not drive the bridge yet; its functions exist so a govoy.so that links it loads,
- * and any call says so loudly instead of crashing. */
-#define UNSUPPORTED(name)                                                                         \
-  host_log(4, "abihost: %s called, but this host does not drive that extension", name)
-
-CAPIStatus envoyGoHttpTcpBridgeCopyHeaders(void* s, void* strs, void* buf) {
-  (void)s, (void)strs, (void)buf;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoHttpTcpBridgeSetRespHeader(void* s, void* k, int kl, void* v, int vl,
-                                             headerAction a) {
-  (void)s, (void)k, (void)kl, (void)v, (void)vl, (void)a;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoHttpTcpBridgeRemoveRespHeader(void* s, void* k, int kl) {
-  (void)s, (void)k, (void)kl;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoHttpTcpBridgeGetBuffer(void* s, uint64_t b, void* v) {
-  (void)s, (void)b, (void)v;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoHttpTcpBridgeDrainBuffer(void* s, uint64_t b, uint64_t l) {
-  (void)s, (void)b, (void)l;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoHttpTcpBridgeSetBufferHelper(void* s, uint64_t b, void* d, int l,
-                                               bufferAction a) {
-  (void)s, (void)b, (void)d, (void)l, (void)a;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoHttpTcpBridgeGetStringValue(void* r, int id, uint64_t* vd, int* vl) {
-  (void)r, (void)id, (void)vd, (void)vl;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
-}
-CAPIStatus envoyGoHttpTcpBridgeSetSelfHalfCloseForUpstreamConn(void* r, int e) {
-  (void)r, (void)e;
-  UNSUPPORTED(__func__);
-  return CAPIInternalFailure;
 }

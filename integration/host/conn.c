@@ -478,10 +478,10 @@ void codec_response_done(stream_t* s) {
 }
 
 /* ---------- upstream ---------- */
-static int upstream_connect(void) {
+static int upstream_connect(cluster_t* cl) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(g_upstream_port)};
-  inet_pton(AF_INET, g_upstream_host, &a.sin_addr);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(cl->port)};
+  inet_pton(AF_INET, cl->host, &a.sin_addr);
   struct timeval tv = {30, 0}; // bounded: a stuck upstream must not hang a worker forever
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -544,14 +544,40 @@ static int exchange_once(int fd, buf_t* req, msg_t* m, int* keepalive) {
 
 void router_exchange(stream_t* s) {
   worker_t* w = s->w;
+  if (!s->route_resolved)
+    route_resolve(s);
+  cluster_t* cl = cluster_find(s->cluster);
+  if (!cl) {
+    // Router::Filter: no cluster of that name -> 503, details cluster_not_found.
+    COUNT(C_NO_CLUSTER);
+    host_log(1, "unknown cluster '%s'", s->cluster);
+    fm_send_local_reply(s, 503, "", 0, NULL, "cluster_not_found");
+    return;
+  }
+  if (s->override_host[0]) {
+    // The load balancer takes the override host when the cluster has it; each cluster here has
+    // one host. Strict and absent: no healthy upstream.
+    char mine[80];
+    snprintf(mine, sizeof(mine), "%s:%d", cl->host, cl->port);
+    int match = !strcmp(s->override_host, mine) || !strcmp(s->override_host, cl->host);
+    if (!match && s->override_strict) {
+      COUNT(C_UPSTREAM_FAIL);
+      fm_send_local_reply(s, 503, "no healthy upstream", 19, NULL, "no_healthy_upstream");
+      return;
+    }
+  }
   COUNT(C_UPSTREAM_RQ);
   s->attempted_upstream = 1;
+  if (g_bridge_config_id) {
+    bridge_exchange(s, cl); // --tcp-bridge: the golang HTTP-TCP bridge is the upstream
+    return;
+  }
   buf_t req = {0};
   hdr_t* method = hm_get(&s->req_headers, ":method", 7);
   hdr_t* path = hm_get(&s->req_headers, ":path", 5);
   hdr_t* auth = hm_get(&s->req_headers, ":authority", 10);
   buf_printf(&req, "%s %s HTTP/1.1\r\nhost: %s\r\n", method ? method->v : "GET",
-             path ? path->v : "/", auth && auth->vl ? auth->v : g_upstream_host);
+             path ? path->v : "/", auth && auth->vl ? auth->v : cl->host);
   write_headers(&req, &s->req_headers);
   int chunked = s->up_has_trailers && s->req_trailers.n;
   if (chunked)
@@ -565,12 +591,16 @@ void router_exchange(stream_t* s) {
   int keepalive = 0, rc = -1, fd = -1;
   for (int attempt = 0; attempt < 2 && rc == -1; attempt++) {
     int pooled = 0;
-    if (w->n_idle_up) {
-      fd = w->idle_up[--w->n_idle_up];
-      pooled = 1;
-    } else {
-      fd = upstream_connect();
+    for (int i = w->n_idle_up - 1; i >= 0; i--) {
+      if (w->idle_up[i].cluster == cl) {
+        fd = w->idle_up[i].fd;
+        w->idle_up[i] = w->idle_up[--w->n_idle_up];
+        pooled = 1;
+        break;
+      }
     }
+    if (!pooled)
+      fd = upstream_connect(cl);
     if (fd < 0)
       break;
     msg_reset(&m);
@@ -600,9 +630,10 @@ void router_exchange(stream_t* s) {
   if (keepalive) {
     if (w->n_idle_up == w->cap_idle_up) {
       w->cap_idle_up = w->cap_idle_up ? w->cap_idle_up * 2 : 8;
-      w->idle_up = realloc(w->idle_up, w->cap_idle_up * sizeof(int));
+      w->idle_up = realloc(w->idle_up, w->cap_idle_up * sizeof(*w->idle_up));
     }
-    w->idle_up[w->n_idle_up++] = fd;
+    w->idle_up[w->n_idle_up].fd = fd;
+    w->idle_up[w->n_idle_up++].cluster = cl;
   } else {
     close(fd);
   }

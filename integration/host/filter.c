@@ -685,6 +685,9 @@ static void codec_trailers(stream_t* s) {
 void fm_decode_headers(stream_t* s, int end) {
   if (s->dec_aborted)
     return;
+  // The route (and a golang cluster specifier) is resolved before the first filter, as
+  // getMergedConfigId's route() call does in Envoy.
+  route_resolve(s);
   if (g_noop) {
     router_headers(s, end);
     return;

@@ -85,6 +85,9 @@ enum {
   C_NET_UP_READY,       // upstream connections ready
   C_NET_UP_FAIL,        // upstream connection failures
   C_NET_UP_FINALIZE,    // envoyGoFilterUpstreamFinalize: wrappers freed
+  C_CS_ERRORS,          // envoyGoClusterSpecifierLogError calls
+  C_NO_CLUSTER,         // requests whose cluster does not exist (503)
+  C_BRIDGE_RQ,          // requests handed to the HTTP-TCP bridge
   C_COUNT
 };
 extern atomic_ullong g_counters[C_COUNT];
@@ -110,7 +113,10 @@ typedef struct worker {
   int epfd, evfd;
   pthread_mutex_t mu;
   task_t *head, *tail;
-  int* idle_up; // idle upstream keep-alive sockets
+  struct idle_up {
+    int fd;
+    const void* cluster;
+  }* idle_up; // idle upstream keep-alive sockets
   int n_idle_up, cap_idle_up;
 } worker_t;
 
@@ -155,6 +161,39 @@ extern uint64_t g_net_config_id; // envoyGoFilterOnNetworkFilterConfig result
 extern worker_t** g_workers;
 void net_accept(worker_t* w, int fd, const char* local, const char* remote);
 void net_on_event(void* tag, uint32_t events);
+
+// ClusterSpecifierDsoImpl (dso.h)
+typedef struct {
+  uint64_t (*new_plugin)(uint64_t, uint64_t);
+  int64_t (*on_specify)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+} cs_dso_t;
+extern cs_dso_t g_csdso;
+extern uint64_t g_cs_plugin_id;
+#define MAX_CLUSTERS 32
+typedef struct {
+  char name[128];
+  char host[64];
+  int port;
+} cluster_t;
+extern cluster_t g_clusters[MAX_CLUSTERS];
+extern size_t g_n_clusters;
+extern char g_default_cluster[128];
+cluster_t* cluster_find(const char* name);
+
+// HttpTcpBridgeDsoImpl (dso.h)
+struct stream;
+typedef struct {
+  uint64_t (*on_config)(httpConfig*);
+  void (*destroy_config)(uint64_t);
+  uint64_t (*on_encode_header)(processState*, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+  uint64_t (*on_encode_data)(processState*, uint64_t, uint64_t, uint64_t);
+  uint64_t (*on_upstream_data)(processState*, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+  void (*on_destroy)(httpRequest*);
+} bridge_dso_t;
+extern bridge_dso_t g_bdso;
+extern uint64_t g_bridge_config_id;
+uint64_t bridge_config(const char* name, buf_t* any);
+void bridge_exchange(struct stream* s, cluster_t* cl);
 
 // epoll tags: every registered object starts with an int kind
 enum { TAG_CONN = 1, TAG_LISTEN = 2, TAG_WAKE = 3, TAG_NCONN = 4, TAG_UCONN = 5 };
@@ -277,8 +316,12 @@ typedef struct stream {
   size_t n_meta;
   kv_t* fstate; // string filter state: (key, -, value)
   size_t n_fstate;
-  char override_host[128];
+  char override_host[128]; // setUpstreamOverrideHost
+  int override_strict;
+  int route_resolved; // cleared by ClearRouteCache
+  char cluster[128];  // what the route (and the cluster specifier) picked
 } stream_t;
+void route_resolve(stream_t* s);
 void kv_put(kv_t** arr, size_t* n, const char* ns, size_t nsl, const char* key, size_t kl,
             const char* v, size_t vl);
 void kv_free(kv_t* arr, size_t n);

@@ -6,6 +6,9 @@
 //           [--log-level info] [--dso-kinds http,network,cluster,bridge]
 //   abihost --noop-filter --upstream 127.0.0.1:8080   (benchmark baseline: a no-op C filter)
 //   abihost --network --so x.so --plugin-name NAME --config cfg.pb   (golang network filter)
+//   ... --cluster-specifier cs.pb --cluster canary=127.0.0.1:9000 [--default-cluster NAME]
+//       (golang cluster specifier picks among --upstream, named "upstream", and --cluster ones)
+//   ... --tcp-bridge bridge.pb --bridge-plugin-name NAME   (golang HTTP-TCP bridge as upstream)
 //
 // --config and --route files hold a serialized google.protobuf.Any: the golang filter's
 // plugin_config and a RouterPlugin's config (ConfigsPerRoute.plugins_config[plugin-name]).
@@ -255,11 +258,15 @@ static void usage(void) {
           "[--route PREFIX[=ANY_FILE]]... [--plugin-name NAME] [--concurrency N] "
           "[--listen HOST:PORT] [--admin HOST:PORT] [--buffer-limit BYTES] "
           "[--log-level LEVEL] [--dso-kinds http,network,cluster,bridge] [--noop-filter] "
-          "[--network [--library-id ID]] [--version]\n");
+          "[--network [--library-id ID]] [--cluster-specifier ANY_FILE] "
+          "[--cluster NAME=HOST:PORT]... [--default-cluster NAME] "
+          "[--tcp-bridge ANY_FILE --bridge-plugin-name NAME] [--version]\n");
 }
 
 int main(int argc, char** argv) {
-  const char *so = NULL, *config = NULL, *upstream = NULL, *listen_addr = "127.0.0.1:0",
+  const char *bridge_config_path = NULL, *bridge_plugin = NULL;
+  const char *so = NULL, *config = NULL, *upstream = NULL, *cs_config = NULL,
+             *listen_addr = "127.0.0.1:0",
              *admin_addr = "127.0.0.1:0", *kinds = "http";
   g_config.plugin_name = "govoy";
   g_config.buffer_limit = 1024 * 1024; // per_connection_buffer_limit_bytes default
@@ -296,7 +303,29 @@ int main(int argc, char** argv) {
       listen_addr = v;
     else if (!strcmp(a, "--admin"))
       admin_addr = v;
-    else if (!strcmp(a, "--library-id")) {
+    else if (!strcmp(a, "--cluster-specifier"))
+      cs_config = v;
+    else if (!strcmp(a, "--tcp-bridge"))
+      bridge_config_path = v;
+    else if (!strcmp(a, "--bridge-plugin-name")) {
+      if (!*v || strlen(v) >= 128)
+        die("--bridge-plugin-name: want 1..127 characters");
+      bridge_plugin = v;
+    }
+    else if (!strcmp(a, "--default-cluster")) {
+      if (!*v || strlen(v) >= sizeof(g_default_cluster))
+        die("--default-cluster: want 1..127 characters");
+      snprintf(g_default_cluster, sizeof(g_default_cluster), "%s", v);
+    } else if (!strcmp(a, "--cluster")) {
+      const char* eq = strchr(v, '=');
+      if (!eq || eq == v || (size_t)(eq - v) >= sizeof(g_clusters[0].name))
+        die("--cluster: want NAME=HOST:PORT, got %s", v);
+      if (g_n_clusters + 1 >= MAX_CLUSTERS)
+        die("--cluster: at most %d clusters", MAX_CLUSTERS - 1);
+      cluster_t* cl = &g_clusters[g_n_clusters++];
+      snprintf(cl->name, sizeof(cl->name), "%.*s", (int)(eq - v), v);
+      parse_addr("--cluster", eq + 1, cl->host, sizeof(cl->host), &cl->port);
+    } else if (!strcmp(a, "--library-id")) {
       if (!*v || strlen(v) >= sizeof(g_library_id))
         die("--library-id: want 1..127 characters");
       snprintf(g_library_id, sizeof(g_library_id), "%s", v);
@@ -345,9 +374,33 @@ int main(int argc, char** argv) {
     die("--network: cannot be combined with --noop-filter");
   if (!upstream && !g_network)
     die("--upstream: required (HOST:PORT of the upstream HTTP server)");
-  if (upstream)
+  if (upstream) {
+    // --upstream is the cluster named "upstream", the default cluster unless --default-cluster.
     parse_addr("--upstream", upstream, g_upstream_host, sizeof(g_upstream_host),
                &g_upstream_port);
+    cluster_t* cl = &g_clusters[g_n_clusters++];
+    snprintf(cl->name, sizeof(cl->name), "upstream");
+    snprintf(cl->host, sizeof(cl->host), "%s", g_upstream_host);
+    cl->port = g_upstream_port;
+  }
+  static char kinds_buf[64];
+  if (cs_config && !strstr(kinds, "cluster")) {
+    snprintf(kinds_buf, sizeof(kinds_buf), "%s,cluster", kinds);
+    kinds = kinds_buf; // ClusterSpecifierDsoImpl is loaded for the cluster specifier
+  }
+  if (cs_config && (g_network || g_noop))
+    die("--cluster-specifier: only with the HTTP filter");
+  static char kinds_buf2[80];
+  if (bridge_config_path) {
+    if (g_network || g_noop)
+      die("--tcp-bridge: only with the HTTP filter");
+    if (!bridge_plugin)
+      die("--bridge-plugin-name: required with --tcp-bridge");
+    if (!strstr(kinds, "bridge")) {
+      snprintf(kinds_buf2, sizeof(kinds_buf2), "%s,bridge", kinds);
+      kinds = kinds_buf2; // HttpTcpBridgeDsoImpl
+    }
+  }
   char lhost[64], ahost[64];
   int lport, aport;
   parse_addr("--listen", listen_addr, lhost, sizeof(lhost), &lport);
@@ -404,6 +457,32 @@ int main(int argc, char** argv) {
     fprintf(stderr, "abihost: golang filter failed to parse plugin config: %s %s\n",
             g_config.plugin_name, so);
     return 1;
+  }
+  if (cs_config) {
+    // ClusterConfig ctor: envoyGoClusterSpecifierNewPlugin(serialized Any); 0 fails.
+    buf_t any = {0};
+    read_file("--cluster-specifier", cs_config, &any);
+    g_cs_plugin_id = g_csdso.new_plugin((uint64_t)(uintptr_t)any.p, any.len);
+    buf_free(&any);
+    if (g_cs_plugin_id == 0) {
+      fprintf(stderr,
+              "abihost: golang_cluster_specifier_plugin: generate plugin failed in golang side: "
+              "%s\n",
+              so);
+      return 1;
+    }
+  }
+  if (bridge_config_path) {
+    buf_t any = {0};
+    read_file("--tcp-bridge", bridge_config_path, &any);
+    g_bridge_config_id = bridge_config(bridge_plugin, &any);
+    buf_free(&any);
+    if (g_bridge_config_id == 0) {
+      // Envoy: PANIC("golang http-tcp bridge failed to parse plugin config: ...")
+      fprintf(stderr, "abihost: golang http-tcp bridge failed to parse plugin config: %s %s\n",
+              bridge_plugin, so);
+      return 1;
+    }
   }
   // RoutePluginConfig ctor: the DSO is loaded, so per-route configs are parsed now.
   for (size_t i = 0; i < g_n_routes; i++) {

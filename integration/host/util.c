@@ -168,7 +168,8 @@ const char* g_counter_names[C_COUNT] = {
     "host.stream_complete", "host.access_log",        "host.stream_reset",
     "net.downstream_conns", "net.downstream_closed",  "net.downstream_finalize",
     "net.upstream_conns",   "net.upstream_ready",     "net.upstream_fail",
-    "net.upstream_finalize",
+    "net.upstream_finalize", "cluster_specifier.errors", "host.no_cluster",
+    "bridge.requests",
 };
 
 /* ---------- logs: stderr plus a bounded in-memory ring for the admin endpoint ---------- */
@@ -272,7 +273,6 @@ int dso_load(const char* path, const char* groups) {
     ok &= sym(h, path, "envoyGoRequestSemaDec", (void**)&g_dso.sema_dec);
     ok &= sym(h, path, "envoyGoFilterCleanUp", (void**)&g_dso.cleanup);
   }
-  void* unused;
   if (strstr(groups, "network")) {
     ok &= sym(h, path, "envoyGoFilterOnNetworkFilterConfig", (void**)&g_ndso.on_config);
     ok &= sym(h, path, "envoyGoFilterOnDownstreamConnection",
@@ -288,18 +288,16 @@ int dso_load(const char* path, const char* groups) {
     ok &= sym(h, path, "envoyGoFilterOnSemaDec", (void**)&g_ndso.on_sema_dec);
   }
   if (strstr(groups, "cluster")) {
-    ok &= sym(h, path, "envoyGoClusterSpecifierNewPlugin", &unused);
-    ok &= sym(h, path, "envoyGoOnClusterSpecify", &unused);
+    ok &= sym(h, path, "envoyGoClusterSpecifierNewPlugin", (void**)&g_csdso.new_plugin);
+    ok &= sym(h, path, "envoyGoOnClusterSpecify", (void**)&g_csdso.on_specify);
   }
   if (strstr(groups, "bridge")) {
-    static const char* n[] = {"envoyGoHttpTcpBridgeOnConfig",
-                              "envoyGoHttpTcpBridgeDestroyPluginConfig",
-                              "envoyGoHttpTcpBridgeOnEncodeHeader",
-                              "envoyGoHttpTcpBridgeOnEncodeData",
-                              "envoyGoHttpTcpBridgeOnUpstreamData",
-                              "envoyGoHttpTcpBridgeOnDestroy"};
-    for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++)
-      ok &= sym(h, path, n[i], &unused);
+    ok &= sym(h, path, "envoyGoHttpTcpBridgeOnConfig", (void**)&g_bdso.on_config);
+    ok &= sym(h, path, "envoyGoHttpTcpBridgeDestroyPluginConfig", (void**)&g_bdso.destroy_config);
+    ok &= sym(h, path, "envoyGoHttpTcpBridgeOnEncodeHeader", (void**)&g_bdso.on_encode_header);
+    ok &= sym(h, path, "envoyGoHttpTcpBridgeOnEncodeData", (void**)&g_bdso.on_encode_data);
+    ok &= sym(h, path, "envoyGoHttpTcpBridgeOnUpstreamData", (void**)&g_bdso.on_upstream_data);
+    ok &= sym(h, path, "envoyGoHttpTcpBridgeOnDestroy", (void**)&g_bdso.on_destroy);
   }
   return ok;
 }

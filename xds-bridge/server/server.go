@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"sort"
 	"sync"
@@ -126,6 +127,7 @@ func (s *Server) Nodes() []NodeView {
 		c.Types = make(map[string]*Sent, len(n.Types))
 		for k, v := range n.Types {
 			sv := *v
+			sv.Resources = maps.Clone(v.Resources) // the live map keeps changing under s.mu
 			c.Types[k] = &sv
 		}
 		out = append(out, c)
@@ -229,24 +231,21 @@ func (s *Server) callbacks() serverv3.Callbacks {
 				return
 			}
 			s.observeLocked(st, resp.GetTypeUrl())
-			names := map[string]string{}
-			for _, a := range resp.GetResources() {
-				names[resourceName(resp.GetTypeUrl(), a.GetValue())] = resp.GetVersionInfo()
-			}
 			nv := s.nodeLocked(node, false)
-			prev := nv.Types[resp.GetTypeUrl()]
-			sent := &Sent{TypeURL: resp.GetTypeUrl(), Version: resp.GetVersionInfo(), Resources: names, Nonce: resp.GetNonce(), At: time.Now()}
-			if prev != nil {
-				sent.Acked, sent.LastNack = prev.Acked, prev.LastNack
-				// Non full-state types (EDS, RDS, ECDS) only carry what changed: keep the rest.
-				if !cachev3.ResourceRequiresFullStateInSotw(resp.GetTypeUrl()) {
-					for k, v := range prev.Resources {
-						if _, ok := names[k]; !ok {
-							names[k] = v
-						}
-					}
-				}
+			sent := nv.Types[resp.GetTypeUrl()]
+			if sent == nil {
+				sent = &Sent{TypeURL: resp.GetTypeUrl(), Resources: map[string]string{}}
 			}
+			if cachev3.ResourceRequiresFullStateInSotw(resp.GetTypeUrl()) {
+				// CDS and LDS responses carry the whole set: anything absent was removed.
+				sent.Resources = make(map[string]string, len(resp.GetResources()))
+			}
+			// Other types (EDS, RDS, ECDS, RPC) carry only what changed: update in place, so one endpoint
+			// change costs one map write however many services the node knows.
+			for _, a := range resp.GetResources() {
+				sent.Resources[resourceName(resp.GetTypeUrl(), a.GetValue())] = resp.GetVersionInfo()
+			}
+			sent.Version, sent.Nonce, sent.At = resp.GetVersionInfo(), resp.GetNonce(), time.Now()
 			nv.Types[resp.GetTypeUrl()] = sent
 		},
 		StreamDeltaResponseFunc: func(id int64, req *discoverygrpc.DeltaDiscoveryRequest, resp *discoverygrpc.DeltaDiscoveryResponse) {

@@ -67,14 +67,15 @@ type Store struct {
 	opts Options
 	log  *zap.Logger
 
-	mu       sync.Mutex
-	sources  map[string]*sourceState
-	served   map[string]*model.Service
-	held     map[string]time.Time // service -> when it was first held
-	dirty    map[string]struct{}
-	firstAt  time.Time // oldest unflushed change
-	seq      uint64
-	syncedAt uint64 // seq of the first flush after every source synced (0: not yet)
+	mu        sync.Mutex
+	sources   map[string]*sourceState
+	served    map[string]*model.Service
+	held      map[string]time.Time // service -> when it was first held
+	dirty     map[string]struct{}
+	firstAt   time.Time // oldest unflushed change
+	seq       uint64
+	endpoints int    // endpoints in served, kept incrementally
+	syncedAt  uint64 // seq of the first flush after every source synced (0: not yet)
 
 	kick chan struct{}
 }
@@ -271,10 +272,14 @@ func (s *Store) Flush() {
 		if reflect.DeepEqual(prev, merged) {
 			continue
 		}
+		if prev != nil {
+			s.endpoints -= len(prev.Endpoints)
+		}
 		if merged == nil {
 			delete(s.served, name)
 			b.Deleted = append(b.Deleted, name)
 		} else {
+			s.endpoints += len(merged.Endpoints)
 			s.served[name] = merged
 			b.Upserted[name] = merged
 		}
@@ -286,12 +291,8 @@ func (s *Store) Flush() {
 	if s.syncedAt == 0 && s.allSyncedLocked() {
 		s.syncedAt = s.seq
 	}
-	var eps int
-	for _, svc := range s.served {
-		eps += len(svc.Endpoints)
-	}
 	s.opts.Metrics.Services.Set(float64(len(s.served)))
-	s.opts.Metrics.Endpoints.Set(float64(eps))
+	s.opts.Metrics.Endpoints.Set(float64(s.endpoints))
 	s.opts.Metrics.HeldNow.Set(float64(len(s.held)))
 	s.opts.Metrics.Flushes.Inc()
 	s.opts.Metrics.FlushSize.Observe(float64(len(b.Upserted) + len(b.Deleted)))

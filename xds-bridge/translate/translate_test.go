@@ -42,7 +42,7 @@ listeners:
   virtual_hosts: [{name: all, domains: ["*"], routes: [{prefix: /, service: web}]}]
 `
 
-func newTranslator(t *testing.T) *Translator {
+func newTranslator(t testing.TB) *Translator {
 	t.Helper()
 	cfg, err := config.Parse([]byte(testConfig))
 	if err != nil {

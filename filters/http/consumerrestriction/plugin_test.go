@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	_ "github.com/govoy/govoy/filters/http/consumerrestriction"
+	"github.com/govoy/govoy/filters/http/consumers/consumertest"
 	_ "github.com/govoy/govoy/filters/http/keyauth"
 	"github.com/govoy/govoy/filters/mockhost"
 	"github.com/govoy/govoy/filters/plugin"
@@ -118,6 +119,23 @@ func TestBadConfigs(t *testing.T) {
 		t.Logf("%s -> %v", tc.config, err)
 		if !strings.Contains(err.Error(), `"consumer_restriction"`) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("config %s: error %q does not name the plugin and %s", tc.config, err, tc.want)
+		}
+	}
+}
+
+func TestReadmeExample(t *testing.T) {
+	host := mockhost.New(plugin.FilterFactory, plugin.ConfigParser)
+	a, err := plugin.ChainTypedStruct(consumertest.ReadmeChain(t, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := host.ParseFilterConfig(a)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	for key, want := range map[string]int{"mobile-app-key-change-me-0001": 200, "partner-key-change-me-000001": 403} {
+		if res := host.Do(t, cfg, mockhost.Request{Headers: map[string][]string{"x-api-key": {key}}}, nil); res.Status != want {
+			t.Fatalf("README example, key %s: %d, want %d", key, res.Status, want)
 		}
 	}
 }

@@ -309,3 +309,22 @@ func TestBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestRouteLevelDisable(t *testing.T) {
+	host, cfg := setup(t, fault(&faultpb.FaultInjection{Abort: abortCfg(503, 100)}))
+	ra, err := plugin.ChainAny(plugin.Entry{Name: faultinjection.Name, Disabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcfg, err := host.ParseRouteConfig(ra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := host.Merge(cfg, rcfg)
+	if res := host.Do(t, merged, mockhost.Request{}, ok200); res.Status != 200 {
+		t.Errorf("route with fault_injection disabled: %d", res.Status)
+	}
+	if res := host.Do(t, cfg, mockhost.Request{}, ok200); res.Status != 503 {
+		t.Errorf("other routes: %d", res.Status)
+	}
+}

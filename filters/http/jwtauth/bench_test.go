@@ -34,15 +34,20 @@ func BenchmarkVerify(b *testing.B) {
 	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
 		{Key: &rk.PublicKey, KeyID: "r"}, {Key: &ek.PublicKey, KeyID: "e"}, {Key: hk, KeyID: "h"},
 	}})
-	cfg, err := newConfig(&Config{
-		JwksSource: &Config_Jwks{Jwks: string(set)},
-		Algorithms: []Config_Algorithm{Config_RS256, Config_ES256, Config_HS256},
-		Audiences:  []string{"shop"},
-	}, nopCounters{})
-	if err != nil {
-		b.Fatal(err)
+	newCfg := func(cacheSize uint32) *config {
+		cfg, err := newConfig(&Config{
+			JwksSource: &Config_Jwks{Jwks: string(set)},
+			Algorithms: []Config_Algorithm{Config_RS256, Config_ES256, Config_HS256},
+			Audiences:  []string{"shop"},
+			CacheSize:  cacheSize,
+		}, nopCounters{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.now = time.Now // the external tests' TestMain fixes the clock of parsed configs
+		return cfg
 	}
-	cfg.now = time.Now // the external tests' TestMain fixes the clock of parsed configs
+	cfg, cached := newCfg(0), newCfg(1000)
 	claims := map[string]any{"sub": "alice", "aud": "shop", "exp": time.Now().Add(time.Hour).Unix()}
 	for _, tc := range []struct {
 		alg jose.SignatureAlgorithm
@@ -56,6 +61,16 @@ func BenchmarkVerify(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, _, reason := cfg.verify(tok); reason != "" {
+						b.Fatal(reason)
+					}
+				}
+			})
+		})
+		b.Run(string(tc.alg)+"/cached", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, _, reason := cached.verify(tok); reason != "" {
 						b.Fatal(reason)
 					}
 				}

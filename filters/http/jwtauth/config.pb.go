@@ -106,7 +106,10 @@ type Config struct {
 	// Accept tokens without "exp" (default: rejected).
 	AllowMissingExp bool `protobuf:"varint,11,opt,name=allow_missing_exp,json=allowMissingExp,proto3" json:"allow_missing_exp,omitempty"`
 	// Realm of the WWW-Authenticate header sent with 401 answers. Default "govoy".
-	Realm         string `protobuf:"bytes,12,opt,name=realm,proto3" json:"realm,omitempty"`
+	Realm string `protobuf:"bytes,12,opt,name=realm,proto3" json:"realm,omitempty"`
+	// Number of verified tokens remembered (by SHA-256 of the token) so a repeated token skips the
+	// signature check; exp/nbf/iat are still checked on every request. 0 (default): no cache.
+	CacheSize     uint32 `protobuf:"varint,13,opt,name=cache_size,json=cacheSize,proto3" json:"cache_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -236,6 +239,13 @@ func (x *Config) GetRealm() string {
 	return ""
 }
 
+func (x *Config) GetCacheSize() uint32 {
+	if x != nil {
+		return x.CacheSize
+	}
+	return 0
+}
+
 type isConfig_JwksSource interface {
 	isConfig_JwksSource()
 }
@@ -311,7 +321,7 @@ var File_filters_http_jwtauth_config_proto protoreflect.FileDescriptor
 
 const file_filters_http_jwtauth_config_proto_rawDesc = "" +
 	"\n" +
-	"!filters/http/jwtauth/config.proto\x12\x15govoy.http.jwtauth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17validate/validate.proto\"\x96\x06\n" +
+	"!filters/http/jwtauth/config.proto\x12\x15govoy.http.jwtauth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17validate/validate.proto\"\xc0\x06\n" +
 	"\x06Config\x12 \n" +
 	"\x06issuer\x18\x01 \x01(\tB\b\xfaB\x05r\x03\x18\x80\bR\x06issuer\x12/\n" +
 	"\taudiences\x18\x02 \x03(\tB\x11\xfaB\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\bR\taudiences\x12!\n" +
@@ -331,7 +341,9 @@ const file_filters_http_jwtauth_config_proto_rawDesc = "" +
 	"\x10hide_credentials\x18\n" +
 	" \x01(\bR\x0fhideCredentials\x12*\n" +
 	"\x11allow_missing_exp\x18\v \x01(\bR\x0fallowMissingExp\x122\n" +
-	"\x05realm\x18\f \x01(\tB\x1c\xfaB\x19r\x17\x18\x80\x012\x0e^[\\x20-\\x7e]*$\xba\x01\x01\"R\x05realm\"G\n" +
+	"\x05realm\x18\f \x01(\tB\x1c\xfaB\x19r\x17\x18\x80\x012\x0e^[\\x20-\\x7e]*$\xba\x01\x01\"R\x05realm\x12(\n" +
+	"\n" +
+	"cache_size\x18\r \x01(\rB\t\xfaB\x06*\x04\x18\xa0\x8d\x06R\tcacheSize\"G\n" +
 	"\tAlgorithm\x12\x19\n" +
 	"\x15ALGORITHM_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05RS256\x10\x01\x12\t\n" +

@@ -320,6 +320,17 @@ func (m *Config) validate(all bool) error {
 		errors = append(errors, err)
 	}
 
+	if m.GetCacheSize() > 100000 {
+		err := ConfigValidationError{
+			field:  "CacheSize",
+			reason: "value must be less than or equal to 100000",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
 	oneofJwksSourcePresent := false
 	switch v := m.JwksSource.(type) {
 	case *Config_Jwks:

@@ -3,10 +3,14 @@
 package jwtauth
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	jose "github.com/go-jose/go-jose/v4"
@@ -85,6 +89,7 @@ type config struct {
 	claim     string
 	hide      bool
 	now       func() time.Time
+	cache     *tokenCache // nil: no cache
 
 	missingChallenge, invalidChallenge string
 
@@ -139,6 +144,9 @@ func newConfig(c *Config, pc plugin.ParseContext) (*config, error) {
 	if cfg.keys, err = parseKeys(raw, allowed, field); err != nil {
 		return nil, err
 	}
+	if n := c.GetCacheSize(); n > 0 {
+		cfg.cache = newTokenCache(int(n))
+	}
 	if c.GetClockSkew() != nil {
 		cfg.skew = c.GetClockSkew().AsDuration()
 	}
@@ -161,7 +169,7 @@ func newConfig(c *Config, pc plugin.ParseContext) (*config, error) {
 	cfg.missingC = pc.Counter("missing")
 	cfg.rejectedC = make(map[string]api.CounterMetric, len(reasons))
 	for _, r := range reasons {
-		cfg.rejectedC["rejected."+r] = pc.Counter("rejected." + r)
+		cfg.rejectedC[r] = pc.Counter("rejected." + r)
 	}
 	return cfg, nil
 }
@@ -197,6 +205,16 @@ func (c *config) verify(raw string) (map[string]any, string, string) {
 	if len(raw) > maxTokenBytes {
 		return nil, "", reasonTooLarge
 	}
+	var digest [sha256.Size]byte
+	if c.cache != nil {
+		digest = sha256.Sum256([]byte(raw))
+		if v := c.cache.get(digest); v != nil {
+			if reason := c.checkClaims(&v.std); reason != "" {
+				return nil, "", reason
+			}
+			return maps.Clone(v.claims), v.name, ""
+		}
+	}
 	// ParseSigned only accepts the configured algorithms, so "none" and anything else never reach
 	// key selection.
 	tok, err := jwt.ParseSigned(raw, c.algs)
@@ -229,17 +247,47 @@ func (c *config) verify(raw string) (map[string]any, string, string) {
 	case !matched:
 		return nil, "", reasonBadSignature
 	}
-	if std.Expiry == nil && !c.allowNoEx {
-		return nil, "", reasonMissingExp
-	}
-	if err := std.ValidateWithLeeway(c.expected.WithTime(c.now()), c.skew); err != nil {
-		return nil, "", claimReason(err)
+	if reason := c.checkClaims(&std); reason != "" {
+		return nil, "", reason
 	}
 	name, ok := all[c.claim].(string)
-	if !ok || name == "" || len(name) > maxNameBytes {
+	if !ok || !usableName(name) {
 		return nil, "", reasonNoConsumer
 	}
+	if c.cache != nil {
+		v := &verified{std: std, claims: all, name: name}
+		if std.Expiry != nil {
+			v.useless = std.Expiry.Time().Add(c.skew)
+		}
+		c.cache.put(digest, v, c.now())
+		all = maps.Clone(all)
+	}
 	return all, name, ""
+}
+
+// checkClaims checks exp presence, exp/nbf/iat against the clock, iss and aud.
+func (c *config) checkClaims(std *jwt.Claims) string {
+	if std.Expiry == nil && !c.allowNoEx {
+		return reasonMissingExp
+	}
+	if err := std.ValidateWithLeeway(c.expected.WithTime(c.now()), c.skew); err != nil {
+		return claimReason(err)
+	}
+	return ""
+}
+
+// usableName accepts consumer names that later plugins can safely put in headers, logs and metrics:
+// 1..256 bytes of valid UTF-8 without control characters.
+func usableName(s string) bool {
+	if s == "" || len(s) > maxNameBytes || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func claimReason(err error) string {
@@ -273,7 +321,7 @@ func (f *filter) DecodeHeaders(headers api.RequestHeaderMap, _ bool) plugin.Resu
 	}
 	claims, name, reason := f.cfg.verify(raw)
 	if reason != "" {
-		f.cfg.rejectedC["rejected."+reason].Increment(1)
+		f.cfg.rejectedC[reason].Increment(1)
 		return consumers.Unauthorized(f.cfg.invalidChallenge, "jwt: "+reason, "govoy.jwt_auth."+reason)
 	}
 	f.h.SetConsumer(&plugin.Consumer{Name: name})

@@ -21,8 +21,10 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	_ "github.com/govoy/govoy/filters/http/consumerrestriction"
 	"github.com/govoy/govoy/filters/http/consumers/consumertest"
 	"github.com/govoy/govoy/filters/http/jwtauth"
+	_ "github.com/govoy/govoy/filters/http/keyauth"
 	"github.com/govoy/govoy/filters/mockhost"
 	"github.com/govoy/govoy/filters/plugin"
 )
@@ -277,6 +279,8 @@ func TestForgedAndInvalidTokens(t *testing.T) {
 		{"no audience", sign(t, jose.RS256, k.rsa, "rsa-1", claims("alice", func(m map[string]any) { delete(m, "aud") })), "bad_audience"},
 		{"no sub", sign(t, jose.RS256, k.rsa, "rsa-1", claims("alice", func(m map[string]any) { delete(m, "sub") })), "missing_consumer_claim"},
 		{"empty sub", sign(t, jose.HS256, k.hmac, "hs-1", claims("", nil)), "missing_consumer_claim"},
+		{"sub with a line break", sign(t, jose.HS256, k.hmac, "hs-1", claims("alice\r\nx-admin: 1", nil)), "missing_consumer_claim"},
+		{"sub too long", sign(t, jose.HS256, k.hmac, "hs-1", claims(strings.Repeat("a", 257), nil)), "missing_consumer_claim"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -365,6 +369,48 @@ func TestTokenSourcesAndHideCredentials(t *testing.T) {
 	}
 }
 
+func TestCachedTokensThroughTheChain(t *testing.T) {
+	k := keys(t)
+	e := setup(t, baseConfig(t, func(m map[string]any) { m["cache_size"] = 100 }))
+	tok := sign(t, jose.RS256, k.rsa, "rsa-1", claims("alice", func(m map[string]any) { m["exp"] = now.Add(time.Minute).Unix() }))
+	for range 3 {
+		wantOK(t, e.bearer(t, tok), "alice")
+	}
+	saved := now
+	now = now.Add(3 * time.Minute) // past exp + 60s skew
+	defer func() { now = saved }()
+	wantRejected(t, e.bearer(t, tok), "expired")
+}
+
+// key_auth and jwt_auth in one chain: both credentials are required, the JWT's consumer is kept.
+func TestWithKeyAuth(t *testing.T) {
+	k := keys(t)
+	host := mockhost.New(plugin.FilterFactory, plugin.ConfigParser)
+	b, _ := json.Marshal(map[string]any{"plugins": []any{
+		map[string]any{"name": "jwt_auth", "config": baseConfig(t, nil)},
+		map[string]any{"name": "key_auth", "config": map[string]any{"consumers": []any{
+			map[string]any{"name": "app", "keys": []string{"app-key-0123456789abc"}}}}},
+		map[string]any{"name": consumertest.Name},
+	}})
+	a, err := plugin.ChainTypedStruct(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := host.ParseFilterConfig(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, jose.ES256, k.ec, "ec-1", claims("alice", nil))
+	both := map[string][]string{"authorization": {"Bearer " + tok}, "x-api-key": {"app-key-0123456789abc"}}
+	wantOK(t, host.Do(t, cfg, mockhost.Request{Headers: both}, nil), "alice")
+	if res := host.Do(t, cfg, mockhost.Request{Headers: map[string][]string{"x-api-key": {"app-key-0123456789abc"}}}, nil); res.Status != 401 || res.ResponseCodeDetails != "govoy.jwt_auth.missing" {
+		t.Fatalf("key only: %d %s", res.Status, res.ResponseCodeDetails)
+	}
+	if res := host.Do(t, cfg, mockhost.Request{Headers: map[string][]string{"authorization": {"Bearer " + tok}}}, nil); res.Status != 401 || res.ResponseCodeDetails != "govoy.key_auth.missing" {
+		t.Fatalf("JWT only: %d %s", res.Status, res.ResponseCodeDetails)
+	}
+}
+
 func TestJWKSFile(t *testing.T) {
 	k := keys(t)
 	path := filepath.Join(t.TempDir(), "jwks.json")
@@ -431,6 +477,7 @@ func TestBadConfigs(t *testing.T) {
 			m["algorithms"] = []string{"ES256"}
 			m["jwks"] = jwksJSON(t, jose.JSONWebKey{Key: &k.rsa.PublicKey, KeyID: "r"})
 		}), "no key fits"},
+		{"cache too large", with(func(m map[string]any) { m["cache_size"] = 1000000 }), "CacheSize"},
 		{"clock skew too large", with(func(m map[string]any) { m["clock_skew"] = "3600s" }), "ClockSkew"},
 		{"bad header name", with(func(m map[string]any) { m["from_headers"] = []any{map[string]any{"name": "x token"}} }), "Name"},
 		{"bad query name", with(func(m map[string]any) { m["from_params"] = []string{"a=b"} }), "FromParams[0]"},
@@ -461,4 +508,35 @@ func flip(s string) string {
 		return "B" + s[1:]
 	}
 	return "A" + s[1:]
+}
+
+func TestReadmeExample(t *testing.T) {
+	k := keys(t)
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, []byte(publicJWKS(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chain := strings.Replace(consumertest.ReadmeChain(t, "README.md"), "/etc/envoy/jwks.json", path, 1)
+	host := mockhost.New(plugin.FilterFactory, plugin.ConfigParser)
+	a, err := plugin.ChainTypedStruct(chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := host.ParseFilterConfig(a)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	tok := sign(t, jose.ES256, k.ec, "ec-1", map[string]any{
+		"iss": "https://idp.example.test", "aud": "shop", "client_id": "web-shop", "exp": now.Add(time.Hour).Unix(),
+	})
+	res := host.Do(t, cfg, mockhost.Request{Headers: map[string][]string{"authorization": {"Bearer " + tok}}}, nil)
+	if res.Status != 200 || res.Upstream.Headers.Get("authorization") != "" {
+		t.Fatalf("README example: %d (token hidden: %v)", res.Status, res.Upstream != nil && res.Upstream.Headers.Get("authorization") == "")
+	}
+	tok = sign(t, jose.ES256, k.ec, "ec-1", map[string]any{
+		"iss": "https://idp.example.test", "aud": "shop", "client_id": "retired-client", "exp": now.Add(time.Hour).Unix(),
+	})
+	if res := host.Do(t, cfg, mockhost.Request{Headers: map[string][]string{"authorization": {"Bearer " + tok}}}, nil); res.Status != 403 {
+		t.Fatalf("README example, denied consumer: %d", res.Status)
+	}
 }

@@ -164,3 +164,19 @@ func TestOrderAndName(t *testing.T) {
 		t.Fatalf("name %q order %d", p.Name(), p.Order())
 	}
 }
+
+func TestReadmeExample(t *testing.T) {
+	host := mockhost.New(plugin.FilterFactory, plugin.ConfigParser)
+	a, err := plugin.ChainTypedStruct(consumertest.ReadmeChain(t, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := host.ParseFilterConfig(a)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	res := host.Do(t, cfg, mockhost.Request{Path: "/?apikey=mobile-app-key-rotated-0002"}, nil)
+	if res.Status != 200 || res.Upstream.Path != "/" {
+		t.Fatalf("README example: %d, upstream path %v", res.Status, res.Upstream)
+	}
+}

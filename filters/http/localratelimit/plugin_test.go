@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govoy/govoy/filters/http/consumers/consumertest"
 	"github.com/govoy/govoy/filters/http/keyauth"
 	"github.com/govoy/govoy/filters/http/localratelimit"
 	"github.com/govoy/govoy/filters/mockhost"
@@ -303,4 +304,13 @@ func TestOfflineParse(t *testing.T) {
 	if _, err := plugin.ParseChain(a); err == nil || !strings.Contains(err.Error(), "TokenBucket") {
 		t.Fatalf("empty typed config: %v, want an error naming TokenBucket", err)
 	}
+}
+
+func TestReadmeExample(t *testing.T) {
+	host, cfg := setup(t, consumertest.ReadmeChain(t, "README.md"))
+	res := host.Do(t, cfg, mockhost.Request{Headers: map[string][]string{"x-api-key": {"mobile-app-key-change-me-0001"}}}, nil)
+	if res.Status != 200 || res.Headers.Get("x-ratelimit-limit") != "200" || res.Headers.Get("x-ratelimit-remaining") != "199" {
+		t.Fatalf("README example: %d %v", res.Status, res.Headers)
+	}
+	clock.advance(time.Hour)
 }

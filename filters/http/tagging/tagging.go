@@ -222,7 +222,7 @@ func (c *config) bucket(h api.RequestHeaderMap, ck map[string][]string, consumer
 	return f.Sum64() % buckets, true
 }
 
-func (r *rule) matches(c *config, h api.RequestHeaderMap, ck map[string][]string, consumer *plugin.Consumer, bucket func() (uint64, bool)) bool {
+func (r *rule) matches(h api.RequestHeaderMap, ck map[string][]string, consumer *plugin.Consumer, bucket func() (uint64, bool)) bool {
 	for _, m := range r.headers {
 		if !m.matches(h.Values(m.name)) {
 			return false
@@ -291,7 +291,7 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, _ bool) plugin.Result {
 	}
 	for i := range c.rules {
 		r := &c.rules[i]
-		if !r.matches(c, h, ck, consumer, bucket) {
+		if !r.matches(h, ck, consumer, bucket) {
 			continue
 		}
 		h.Set(c.header, r.tag)

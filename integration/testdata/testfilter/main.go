@@ -13,6 +13,9 @@ import (
 	xds "github.com/cncf/xds/go/xds/type/v3"
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"github.com/envoyproxy/envoy/contrib/golang/filters/http/source/go/pkg/http"
+	csapi "github.com/envoyproxy/envoy/contrib/golang/router/cluster_specifier/source/go/pkg/api"
+	"github.com/envoyproxy/envoy/contrib/golang/router/cluster_specifier/source/go/pkg/cluster_specifier"
+	tcpbridge "github.com/envoyproxy/envoy/contrib/golang/upstreams/http/tcp/source/go/pkg/upstreams/http/tcp"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -21,6 +24,65 @@ const Name = "abitest"
 
 func init() {
 	http.RegisterHttpFilterFactoryAndConfigParser(Name, newFilter, &parser{})
+	cluster_specifier.RegisterClusterSpecifierConfigFactory(func(*anypb.Any) csapi.ClusterSpecifier {
+		return clusterByHeader{}
+	})
+	tcpbridge.RegisterHttpTcpBridgeFactoryAndConfigParser("abibridge", newBridge, bridgeParser{})
+}
+
+// The HTTP-TCP bridge: the request becomes a line protocol ("REQ <method> <path>\n", then
+// "BODY <body>\n"); the upstream's reply, complete at its newline, becomes the upper-cased body.
+type bridgeParser struct{}
+
+func (bridgeParser) Parse(*anypb.Any) (interface{}, error) { return nil, nil }
+
+type bridge struct {
+	api.PassThroughHttpTcpBridge
+	cb api.HttpTcpBridgeCallbackHandler
+}
+
+func newBridge(_ interface{}, cb api.HttpTcpBridgeCallbackHandler) api.HttpTcpBridge {
+	return &bridge{cb: cb}
+}
+
+func (b *bridge) EncodeHeaders(h api.RequestHeaderMap, buf api.BufferInstance, end bool) api.HttpTcpBridgeStatus {
+	if h.Path() == "/bridge/direct" {
+		buf.SetString("answered by the bridge")
+		return api.HttpTcpBridgeEndStream
+	}
+	buf.SetString(fmt.Sprintf("REQ %s %s route=%s\n", h.Method(), h.Path(), b.cb.GetRouteName()))
+	return api.HttpTcpBridgeContinue
+}
+
+func (b *bridge) EncodeData(buf api.BufferInstance, end bool) api.HttpTcpBridgeStatus {
+	buf.SetString("BODY " + buf.String() + "\n")
+	return api.HttpTcpBridgeContinue
+}
+
+func (b *bridge) OnUpstreamData(rh api.ResponseHeaderMap, buf api.BufferInstance, end bool) api.HttpTcpBridgeStatus {
+	s := buf.String()
+	if !strings.HasSuffix(s, "\n") && !end {
+		return api.HttpTcpBridgeStopAndBuffer
+	}
+	rh.Set("x-bridge", "1")
+	buf.SetString(strings.ToUpper(s))
+	return api.HttpTcpBridgeEndStream
+}
+
+// clusterByHeader is a golang cluster specifier: the x-cluster header names the cluster; no
+// header means the default cluster; x-cluster-panic makes it panic (Envoy then uses the default).
+type clusterByHeader struct{}
+
+func (clusterByHeader) Cluster(h csapi.RequestHeaderMap) string {
+	if _, ok := h.Get("x-cluster-panic"); ok {
+		panic("abitest cluster specifier panic")
+	}
+	if _, ok := h.Get("x-cluster-all"); ok {
+		all := h.GetAllHeaders()
+		return all["x-cluster-all"][0] + all[":method"][0]
+	}
+	v, _ := h.Get("x-cluster")
+	return v
 }
 
 func main() {}
@@ -134,6 +196,32 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, end bool) api.StatusType 
 			f.decodeCallbacks().Continue(api.Continue)
 		}()
 		return api.Running
+	case "adddata-headers":
+		// addDecodedData while decoding headers: the body reaches the upstream.
+		f.decodeCallbacks().AddData([]byte("added"), false)
+	case "adddata-in-data":
+		if end {
+			return api.Continue
+		}
+		return api.StopAndBuffer
+	case "override":
+		v := h.GetRaw("x-override")
+		if err := f.decodeCallbacks().SetUpstreamOverrideHost(v, h.GetRaw("x-strict") == "1"); err != nil {
+			f.note = append(f.note, "override="+err.Error())
+		}
+	case "reroute":
+		// The route was resolved before this filter; a new header plus a refresh re-runs the
+		// cluster specifier now.
+		h.Set("x-cluster", "canary")
+		f.cb.RefreshRouteCache()
+	case "reroute-async":
+		go func() {
+			defer f.decodeCallbacks().RecoverPanic()
+			h.Set("x-cluster", "canary")
+			f.cb.ClearRouteCache()
+			f.decodeCallbacks().Continue(api.Continue)
+		}()
+		return api.Running
 	case "buffer", "buffer-async":
 		if end {
 			return api.Continue
@@ -167,6 +255,13 @@ func (f *filter) DecodeData(b api.BufferInstance, end bool) api.StatusType {
 			f.decodeCallbacks().Continue(api.Continue)
 		}()
 		return api.Running
+	case "adddata-in-data":
+		// Envoy refuses addData while processing data (CAPIInvalidPhase): the SDK panics, and
+		// the panic becomes a 500.
+		if end {
+			f.decodeCallbacks().AddData([]byte("late"), false)
+		}
+		return api.StopAndBuffer
 	case "drop-data":
 		if !end {
 			f.dropped += b.Len()

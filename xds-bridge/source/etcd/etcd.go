@@ -214,6 +214,11 @@ func (s *Source) Run(ctx context.Context, sink model.Sink) (err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("etcd connectivity watcher panicked", zap.Any("panic", p))
+			}
+		}()
 		r.watchConnectivity(ctx)
 	}()
 	defer wg.Wait()
@@ -243,11 +248,7 @@ type run struct {
 func (r *run) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		if !r.fullRead(ctx) {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(r.s.cfg.RetryInterval):
-			}
+			r.pause(ctx)
 			continue
 		}
 		// Watch until the revision is compacted (then read everything again) or ctx ends; any
@@ -297,6 +298,7 @@ func (r *run) watch(ctx context.Context) (compacted bool) {
 		if err := resp.Err(); err != nil {
 			if ctx.Err() == nil {
 				r.reportOnce(fmt.Errorf("etcd source %q: watch: %w; keeping the last view", r.s.cfg.Name, err))
+				r.pause(ctx)
 			}
 			return false
 		}
@@ -318,14 +320,18 @@ func (r *run) watch(ctx context.Context) (compacted bool) {
 		}
 		r.clearReported()
 	}
-	if ctx.Err() == nil {
-		// Closed without an error (e.g. the client gave up on a stream); pause before resuming.
-		select {
-		case <-ctx.Done():
-		case <-time.After(r.s.cfg.RetryInterval):
-		}
-	}
+	// Closed without an error (e.g. the client gave up on a stream); pause before resuming.
+	r.pause(ctx)
 	return false
+}
+
+func (r *run) pause(ctx context.Context) {
+	t := time.NewTimer(r.s.cfg.RetryInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // watchConnectivity reports an error when the client's connection leaves the ready state: the

@@ -88,6 +88,9 @@ type Config struct {
 	// MappingRoot holds Dubbo 3 interface -> application mappings, <MappingRoot>/<interface> with the
 	// comma-separated application names as data. Used with LayoutDubboApp roots (default /dubbo/mapping).
 	MappingRoot string
+	// Username and Password, when set, authenticate the session with ZooKeeper's "digest" scheme
+	// (what Dubbo's registry username/password do), so ACL-protected registries can be read.
+	Username, Password string
 	// Logger receives reasons for skipped registry data and connection events; nil logs nothing.
 	Logger *zap.Logger
 }
@@ -120,6 +123,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("zookeeper source %q: roots[%d]: %q listed twice", c.Name, i, r.Path)
 		}
 		seen[r.Path] = true
+	}
+	if (c.Username == "") != (c.Password == "") {
+		return fmt.Errorf("zookeeper source %q: password: username and password go together", c.Name)
 	}
 	if c.MappingRoot != "" {
 		if err := validPath(c.MappingRoot); err != nil {

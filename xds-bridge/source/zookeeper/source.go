@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sync"
@@ -103,7 +104,10 @@ type watcher struct {
 	session     int64
 	lastSkipped map[string]bool
 	cache       *buildCache
-	version     uint64 // last node version handed out
+	version     uint64           // last node version handed out
+	authed      bool             // digest credentials were accepted once
+	failed      map[string]error // znodes whose last read failed for a non-connection reason
+	failedMsg   string           // what was last reported about them
 }
 
 // Run connects and keeps the sink in sync until ctx ends.
@@ -112,6 +116,7 @@ func (s *Source) Run(ctx context.Context, sink model.Sink) error {
 		cfg: s.cfg, log: s.log, pub: publish.New(s.cfg.Name, sink),
 		dirty: map[string]struct{}{}, armed: map[string]bool{}, wake: make(chan struct{}, 1),
 		nodes: map[string]*node{}, lastSkipped: map[string]bool{}, cache: newBuildCache(),
+		failed: map[string]error{},
 	}
 	conn, _, err := zk.Connect(s.cfg.Servers, s.cfg.SessionTimeout,
 		zk.WithEventCallback(w.onEvent), zk.WithLogger(zapPrintf{s.log}), zk.WithLogInfo(false))
@@ -180,7 +185,7 @@ func (w *watcher) loop(ctx context.Context) {
 	started := time.Now()
 	lossReported := false
 	needReplace := false
-	var retry <-chan time.Time
+	var retry, retryFailed <-chan time.Time
 	for {
 		w.mu.Lock()
 		state, everHad := w.state, w.everHad
@@ -199,6 +204,16 @@ func (w *watcher) loop(ctx context.Context) {
 				retry = time.After(w.cfg.SessionTimeout - time.Since(started))
 			}
 		default:
+			if w.cfg.Username != "" && !w.authed {
+				// Before any read, so ACL-protected znodes are never mistaken for empty ones. The
+				// client re-sends the credentials on every later connection by itself.
+				if err := w.conn.AddAuth("digest", []byte(w.cfg.Username+":"+w.cfg.Password)); err != nil {
+					w.log.Warn("zookeeper digest auth failed, will retry", zap.Error(err))
+					retry = time.After(time.Second)
+					break
+				}
+				w.authed = true
+			}
 			if sid := w.conn.SessionID(); sid != w.session {
 				if w.session != 0 {
 					w.log.Info("new zookeeper session, resyncing everything")
@@ -215,6 +230,10 @@ func (w *watcher) loop(ctx context.Context) {
 				w.log.Debug("zookeeper read failed, will retry", zap.Error(err))
 				retry = time.After(time.Second)
 				break
+			}
+			w.reportFailed()
+			if len(w.failed) > 0 && retryFailed == nil {
+				retryFailed = time.After(failedRetry)
 			}
 			svcs, skipped := build(w.snapshot(), w.cache)
 			w.logSkipped(skipped)
@@ -233,6 +252,13 @@ func (w *watcher) loop(ctx context.Context) {
 		case <-w.wake:
 		case <-retry:
 			retry = nil
+		case <-retryFailed:
+			retryFailed = nil
+			w.mu.Lock()
+			for p := range w.failed {
+				w.dirty[p] = struct{}{}
+			}
+			w.mu.Unlock()
 		}
 	}
 }
@@ -242,6 +268,7 @@ func (w *watcher) resetMirror(sid int64) {
 	w.session = sid
 	w.nodes = map[string]*node{}
 	w.lastSkipped = map[string]bool{}
+	w.failed, w.failedMsg = map[string]error{}, ""
 	w.mu.Lock()
 	w.armed = map[string]bool{}
 	w.dirty = map[string]struct{}{}
@@ -261,6 +288,29 @@ func (w *watcher) resetMirror(sid int64) {
 	}
 	if app {
 		w.want(w.cfg.MappingRoot, w.cfg.MappingRoot, roleMappingRoot)
+	}
+}
+
+// failedRetry is how often unreadable (e.g. ACL-protected) znodes are tried again.
+const failedRetry = 5 * time.Second
+
+// reportFailed tells the sink about unreadable znodes, once per distinct situation.
+func (w *watcher) reportFailed() {
+	for p := range w.failed {
+		if _, ok := w.nodes[p]; !ok {
+			delete(w.failed, p)
+		}
+	}
+	if len(w.failed) == 0 {
+		w.failedMsg = ""
+		return
+	}
+	paths := slices.Sorted(maps.Keys(w.failed))
+	msg := fmt.Sprintf("zookeeper source %q: cannot read %d znode(s), keeping their last content; first %s: %v",
+		w.cfg.Name, len(paths), paths[0], w.failed[paths[0]])
+	if msg != w.failedMsg {
+		w.failedMsg = msg
+		w.pub.Error(errors.New(msg))
 	}
 }
 
@@ -361,9 +411,18 @@ func (w *watcher) read(p string, n *node, watch bool) error {
 		if retryable(err) {
 			return fmt.Errorf("read %s: %w", p, err)
 		}
-		w.log.Warn("cannot read znode, treating it as empty", zap.String("path", p), zap.Error(err))
-		children, data, exists = nil, nil, false
+		// Not a connection problem (ACL, server-side limit): keep what was last read, tell the
+		// sink, and try again later; the rest of the tree carries on.
+		if w.failed[p] == nil {
+			w.log.Warn("cannot read znode, keeping its last content", zap.String("path", p), zap.Error(err))
+		}
+		w.failed[p] = err
+		w.mu.Lock()
+		delete(w.armed, p) // the failed read set no watch
+		w.mu.Unlock()
+		return nil
 	}
+	delete(w.failed, p)
 	slices.Sort(children)
 	old := n.children
 	if n.version == 0 || exists != n.exists || !slices.Equal(children, old) || string(data) != string(n.data) {

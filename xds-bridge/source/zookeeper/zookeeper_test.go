@@ -348,3 +348,84 @@ func TestNoServerReportsError(t *testing.T) {
 		t.Fatal("replace without a server")
 	}
 }
+
+// An ACL-protected registry is read with digest credentials, as Dubbo's registry username/password.
+func TestDigestAuth(t *testing.T) {
+	z := testenv.StartZooKeeper(t)
+	admin := newRegistrant(t, z.Addr, 4*time.Second)
+	if err := admin.conn.AddAuth("digest", []byte("dubbo:secret")); err != nil {
+		t.Fatal(err)
+	}
+	acl := zk.DigestACL(zk.PermAll, "dubbo", "secret")
+	p := "/dubbo"
+	for _, part := range []string{greeter, "providers"} {
+		if _, err := admin.conn.Create(p, nil, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			t.Fatal(err)
+		}
+		p += "/" + part
+	}
+	if _, err := admin.conn.Create(p, nil, 0, acl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.conn.Create(dubboProviderPath("127.0.0.2", 20880, "version=1.0.0"), nil, zk.FlagEphemeral, acl); err != nil {
+		t.Fatal(err)
+	}
+	sink, _ := startSource(t, Config{Name: "zk", Servers: []string{z.Addr}, SessionTimeout: 2 * time.Second,
+		Roots: []Root{{Path: "/dubbo", Layout: LayoutDubbo}}, Username: "dubbo", Password: "secret"})
+	sink.WaitFor(t, bound, "provider behind ACL", func(st map[string]model.Service, calls []testenv.Call) bool {
+		return len(endpointsOf(st, "dubbo:"+greeter)) == 1
+	})
+	if calls := sink.Calls(); calls[0].Kind != "replace" || len(calls[0].Services) != 1 {
+		t.Fatalf("first call must be a Replace with the protected service: %v", calls)
+	}
+
+	// Without credentials the same znodes cannot be read: nothing is made up.
+	anon, _ := startSource(t, Config{Name: "zk2", Servers: []string{z.Addr}, SessionTimeout: 2 * time.Second,
+		Roots: []Root{{Path: "/dubbo", Layout: LayoutDubbo}}})
+	anon.WaitFor(t, bound, "anonymous source reports the ACL", func(_ map[string]model.Service, calls []testenv.Call) bool {
+		for _, c := range calls {
+			if c.Kind == "error" && strings.Contains(c.Err.Error(), "not authenticated") {
+				return true
+			}
+		}
+		return false
+	})
+	if st := anon.State(); len(st) != 0 {
+		t.Fatalf("anonymous source read protected data: %v", st)
+	}
+}
+
+// A burst of registrations and removals while the source is reading: watches are re-armed after
+// every event, so the final view is exact.
+func TestBurstOfProviders(t *testing.T) {
+	z := testenv.StartZooKeeper(t)
+	p := newRegistrant(t, z.Addr, 4*time.Second)
+	p.ensure("/dubbo/" + greeter + "/providers")
+	sink, _ := startSource(t, Config{Name: "zk", Servers: []string{z.Addr}, SessionTimeout: 2 * time.Second,
+		Roots: []Root{{Path: "/dubbo", Layout: LayoutDubbo}}})
+	sink.WaitFor(t, bound, "first sync", func(_ map[string]model.Service, calls []testenv.Call) bool { return len(calls) > 0 })
+	const n = 120
+	var paths []string
+	for i := range n {
+		node := dubboProviderPath(fmt.Sprintf("127.0.%d.%d", 1+i/200, 1+i%200), 20880, "version=1.0.0")
+		p.create(node, nil, zk.FlagEphemeral)
+		paths = append(paths, node)
+		if i%3 == 2 {
+			p.remove(paths[i-1]) // interleave removals
+		}
+	}
+	svc := "dubbo:" + greeter
+	want := n - n/3
+	sink.WaitFor(t, bound, fmt.Sprintf("%d providers", want), func(st map[string]model.Service, _ []testenv.Call) bool {
+		return len(endpointsOf(st, svc)) == want
+	})
+	for i, node := range paths {
+		if i%3 != 1 {
+			p.remove(node)
+		}
+	}
+	sink.WaitFor(t, bound, "all removed", func(st map[string]model.Service, _ []testenv.Call) bool {
+		_, ok := st[svc]
+		return !ok
+	})
+}

@@ -328,13 +328,17 @@ func TestMatch(t *testing.T) {
 
 func seeds(t testing.TB) map[string][]byte {
 	req := mustDecode(t, sofaCall(t, ProtoV2, ver1CRC, switchCRC, 8))
+	v1 := mustDecode(t, sofaCall(t, ProtoV1, 0, 0, 9))
 	return map[string][]byte{
-		"request-v1.bin":        sofaCall(t, ProtoV1, 0, 0, 1),
-		"request-v2.bin":        sofaCall(t, ProtoV2, ver1Plain, 0, 2),
-		"request-v2-crc.bin":    sofaCall(t, ProtoV2, ver1CRC, switchCRC, 3),
-		"heartbeat-v1.bin":      mustWire(t)(Codec{}.Heartbeat(4), nil),
-		"hijack-timeout-v2.bin": mustWire(t)(Codec{}.Hijack(req, codec.StatusTimeout, "")),
-		"response-v1.bin":       command{proto: ProtoV1, typ: TypeResponse, cmd: CmdRPCResponse, ver2: 1, id: 1, codecID: 1, class: "com.alipay.sofa.rpc.core.response.SofaResponse", content: []byte{'N'}}.bytes(),
+		"request-v1.bin":         sofaCall(t, ProtoV1, 0, 0, 1),
+		"request-v2.bin":         sofaCall(t, ProtoV2, ver1Plain, 0, 2),
+		"request-v2-crc.bin":     sofaCall(t, ProtoV2, ver1CRC, switchCRC, 3),
+		"heartbeat-v1.bin":       mustWire(t)(Codec{}.Heartbeat(4), nil),
+		"hijack-timeout-v2.bin":  mustWire(t)(Codec{}.Hijack(req, codec.StatusTimeout, "")),
+		"hijack-timeout-v1.bin":  mustWire(t)(Codec{}.Hijack(v1, codec.StatusTimeout, "")),
+		"hijack-busy-v1.bin":     mustWire(t)(Codec{}.Hijack(v1, codec.StatusRateLimited, "")),
+		"hijack-no-route-v1.bin": mustWire(t)(Codec{}.Hijack(v1, codec.StatusNoRoute, "")),
+		"response-v1.bin":        command{proto: ProtoV1, typ: TypeResponse, cmd: CmdRPCResponse, ver2: 1, id: 1, codecID: 1, class: "com.alipay.sofa.rpc.core.response.SofaResponse", content: []byte{'N'}}.bytes(),
 	}
 }
 

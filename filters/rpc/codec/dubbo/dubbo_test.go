@@ -331,12 +331,14 @@ func seeds(t testing.TB) map[string][]byte {
 	}
 	req := mustDecode(t, packRequest(t, 8, demoService(), demoArgs(), nil))
 	return map[string][]byte{
-		"request-pojo.bin":    packRequest(t, 7, demoService(), demoArgs(), map[string]string{"tag": "canary"}),
-		"request-noargs.bin":  packRequest(t, 1, hessian.Service{Path: "a.B", Method: "ping"}, []any{}, nil),
-		"response-ok.bin":     rsp,
-		"heartbeat.bin":       mustWire(t)(Codec{}.Heartbeat(3), nil),
-		"hijack-timeout.bin":  mustWire(t)(Codec{}.Hijack(req, codec.StatusTimeout, "upstream timeout")),
-		"heartbeat-reply.bin": mustWire(t)(Codec{}.HeartbeatReply(mustDecode(t, mustWire(t)(Codec{}.Heartbeat(4), nil)))),
+		"request-pojo.bin":        packRequest(t, 7, demoService(), demoArgs(), map[string]string{"tag": "canary"}),
+		"request-noargs.bin":      packRequest(t, 1, hessian.Service{Path: "a.B", Method: "ping"}, []any{}, nil),
+		"response-ok.bin":         rsp,
+		"heartbeat.bin":           mustWire(t)(Codec{}.Heartbeat(3), nil),
+		"hijack-timeout.bin":      mustWire(t)(Codec{}.Hijack(req, codec.StatusTimeout, "upstream timeout")),
+		"hijack-no-provider.bin":  mustWire(t)(Codec{}.Hijack(req, codec.StatusNoProvider, "no provider for org.example.DemoService")),
+		"hijack-rate-limited.bin": mustWire(t)(Codec{}.Hijack(req, codec.StatusRateLimited, "rate limited")),
+		"heartbeat-reply.bin":     mustWire(t)(Codec{}.HeartbeatReply(mustDecode(t, mustWire(t)(Codec{}.Heartbeat(4), nil)))),
 	}
 }
 
@@ -354,6 +356,43 @@ func TestSeeds(t *testing.T) {
 		}
 		if f := mustDecode(t, b); f.Err() != nil {
 			t.Fatalf("%s: %v", name, f.Err())
+		}
+	}
+}
+
+// TestDubboGoCapture decodes request frames a real dubbo-go v3.3.0 consumer sent (captured by
+// testdata/capture, see its main.go) and checks the routing fields against what the consumer was
+// configured with and against a full decode by dubbo-go-hessian2.
+func TestDubboGoCapture(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "dubbogo-request-*.bin"))
+	if len(files) == 0 {
+		t.Fatal("no captured dubbo-go frames in testdata (run filters/rpc/codec/testdata/capture)")
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := mustDecode(t, b)
+		if f.Err() != nil {
+			t.Fatalf("%s: %v", name, f.Err())
+		}
+		// dubbo-go enforces its timeout itself and sends the attachment "timeout": "0".
+		if v, _ := f.Headers().Get(KeyTimeout); v != "0" {
+			t.Fatalf("%s: timeout attachment %q", name, v)
+		}
+		want := codec.Route{Service: "org.example.DemoService", Method: "SayHello", Version: "1.0.0", Group: "g1"}
+		if f.Route() != want || f.Kind() != codec.KindRequest {
+			t.Fatalf("%s: route %+v kind %s, want %+v", name, f.Route(), f.Kind(), want)
+		}
+		lib := libraryRequest(t, b)
+		if f.DubboVersion() != lib[0] || f.ParamTypes() != lib[4] || len(lib[5].([]any)) != 2 {
+			t.Fatalf("%s: version %q types %q, library %v", name, f.DubboVersion(), f.ParamTypes(), lib[:6])
+		}
+		for k, v := range lib[6].(map[string]string) {
+			if got, ok := f.Headers().Get(k); k != "dubbo" && (!ok || got != v) {
+				t.Fatalf("%s: attachment %q = %q, library %q", name, k, got, v)
+			}
 		}
 	}
 }

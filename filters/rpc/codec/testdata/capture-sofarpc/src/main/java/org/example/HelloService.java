@@ -1,0 +1,6 @@
+package org.example;
+
+/** The service the captured consumer calls. */
+public interface HelloService {
+    String sayHello(String name);
+}
