@@ -474,3 +474,37 @@ func TestUpstreamOverrideHost(t *testing.T) {
 		t.Fatalf("invalid address: %d note %q", r.status, r.header.Get("x-note"))
 	}
 }
+
+// Clients that give up at random points while sync and async filters run: whatever mix of
+// completions and resets results, every request is destroyed and finalized and the host still
+// serves.
+func TestChaoticClientCancellations(t *testing.T) {
+	h, _ := hostWithTestFilter(t)
+	modes := []string{"async", "reads", "buffer-async", "", "resp-async"}
+	var wg sync.WaitGroup
+	for c := 0; c < 10; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration((c+i)%4)*time.Millisecond+200*time.Microsecond)
+				req, _ := http.NewRequestWithContext(ctx, "POST", h.url(fmt.Sprintf("/chaos/%d/%d", c, i)), strings.NewReader("payload"))
+				req.Header.Set("x-mode", modes[(c+i)%len(modes)])
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				cancel()
+			}
+		}(c)
+	}
+	wg.Wait()
+	s := h.waitFinalized(t)
+	if s.Counters["host.streams_destroyed"] != s.Counters["host.requests"] {
+		t.Fatalf("streams not all destroyed: %v", s.Counters)
+	}
+	t.Logf("requests=%d resets=%d", s.Counters["host.requests"], s.Counters["host.stream_reset"])
+	if r := get(t, h, "/after-chaos", nil); r.status != 200 {
+		t.Fatalf("host unhealthy: %d", r.status)
+	}
+}

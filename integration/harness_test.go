@@ -86,9 +86,14 @@ func buildHost(envoyDir, version, out string) error {
 		return fmt.Errorf("the ABI host needs http-parser: apt-get install libhttp-parser-dev")
 	}
 	srcs, _ := filepath.Glob("host/*.c")
-	args := []string{"-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror",
-		"-I" + filepath.Join(envoyDir, "contrib/golang/common/go/api"),
-		fmt.Sprintf("-DENVOY_ABI_VERSION=%q", version), "-rdynamic", "-o", out}
+	args := []string{"-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"}
+	if os.Getenv("ABIHOST_SANITIZE") == "1" {
+		// AddressSanitizer + UBSan for the host's own C code (the Go runtime is not instrumented).
+		args = append(args, "-fsanitize=address,undefined", "-fno-omit-frame-pointer")
+	}
+	args = append(args,
+		"-I"+filepath.Join(envoyDir, "contrib/golang/common/go/api"),
+		fmt.Sprintf("-DENVOY_ABI_VERSION=%q", version), "-rdynamic", "-o", out)
 	args = append(args, srcs...)
 	args = append(args, "-ldl", "-lpthread", "-lhttp_parser")
 	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {

@@ -25,6 +25,14 @@ var MaxAsync int64 = 16384
 
 var asyncRunning atomic.Int64
 
+// asyncRuns counts the async phases started (goroutines), process-wide; tests read it through
+// AsyncRuns to prove which chains stay on the worker.
+var asyncRuns atomic.Uint64
+
+// AsyncRuns returns how many plugin phases the chain has run on a goroutine since the process
+// started.
+func AsyncRuns() uint64 { return asyncRuns.Load() }
+
 // Replies of the chain itself. Bodies say nothing about internals; logs and details do.
 const (
 	panicBody         = "govoy: internal error\n"
@@ -36,43 +44,63 @@ var chainLog = log.Named("govoy")
 
 // chainFilter runs one request through the chain. Decode state is only touched by the decode side
 // (worker, or the one goroutine of an async decode phase), encode state likewise; Envoy may run both
-// sides at once (a local reply while an async decode phase runs), so shared fields are atomic or
-// behind mu.
+// sides at once (a local reply while an async decode phase runs), so shared fields are atomic.
+//
+// It is allocated once per request together with the plugins' filter slots (chainFilterN below), so
+// it is kept small: bodies and trailers are passed down the phase instead of stored, and the fields
+// few requests need (plugin state, route name, client IP) live in a lazily allocated extra.
 type chainFilter struct {
 	cfg     *ChainConfig
 	cb      api.FilterCallbackHandler
-	filters []Filter  // parallel to cfg.run
-	inline  [4]Filter // backs filters for short chains: one allocation less per request
+	filters []Filter // parallel to cfg.run
 
-	// decode side
-	reqHeaders  api.RequestHeaderMap
-	reqBody     api.BufferInstance
-	reqTrailers api.RequestTrailerMap
+	reqHeaders  api.RequestHeaderMap  // decode side
+	respHeaders api.ResponseHeaderMap // encode side
+	decWait     int32                 // plugin waiting for the request body, -1: none
+	decCur      int32                 // plugin decoding now, for panic reports, -1: none
+	encWait     int32
+	encCur      int32
 	reqEnd      bool
-	decWait     int // plugin waiting for the request body, -1: none
-	decCur      int // plugin running now, for panic reports
-
-	// encode side
-	respHeaders  api.ResponseHeaderMap
-	respBody     api.BufferInstance
-	respTrailers api.ResponseTrailerMap
-	respEnd      bool
-	encWait      int
-	encCur       int
+	respEnd     bool
 
 	// decReached is how many plugins (a prefix of the chain) took part in decoding; only those
 	// encode, so a local reply from plugin k is seen by plugins k..0.
 	decReached atomic.Int32
 	destroyed  atomic.Bool
 	consumer   atomic.Pointer[Consumer]
+	extra      atomic.Pointer[handleExtra]
+}
 
-	mu        sync.Mutex // guards the lazily filled fields below
+// handleExtra holds what only some requests use; allocated on first use.
+type handleExtra struct {
+	mu        sync.Mutex
 	state     map[string]any
 	routeName string
 	routeOK   bool
 	clientIP  string
 	clientOK  bool
 }
+
+// chainFilterN embed the filter slots in the runner's allocation: one allocation per request for the
+// chain itself, sized to the chain (size classes 1, 2, 4, 8; longer chains allocate the slice apart).
+type (
+	chainFilter1 struct {
+		chainFilter
+		slots [1]Filter
+	}
+	chainFilter2 struct {
+		chainFilter
+		slots [2]Filter
+	}
+	chainFilter4 struct {
+		chainFilter
+		slots [4]Filter
+	}
+	chainFilter8 struct {
+		chainFilter
+		slots [8]Filter
+	}
+)
 
 // emptyChain serves requests whose chain has no plugins: stateless, so shared and allocation-free.
 var emptyChain api.StreamFilter = &api.PassThroughStreamFilter{}
@@ -82,36 +110,53 @@ func newChainFilter(config any, cb api.FilterCallbackHandler) api.StreamFilter {
 	if !ok {
 		cfg = &ChainConfig{err: fmt.Errorf("govoy: filter config is %T, not a plugin chain", config)}
 	}
-	if cfg.err == nil && len(cfg.run) == 0 {
+	if cfg.err != nil {
+		return &chainFilter{cfg: cfg, cb: cb, decWait: -1, encWait: -1, decCur: -1, encCur: -1}
+	}
+	n := len(cfg.run)
+	var f *chainFilter
+	switch {
+	case n == 0:
 		return emptyChain
+	case n == 1:
+		a := &chainFilter1{}
+		f = &a.chainFilter
+		f.filters = a.slots[:]
+	case n == 2:
+		a := &chainFilter2{}
+		f = &a.chainFilter
+		f.filters = a.slots[:]
+	case n <= 4:
+		a := &chainFilter4{}
+		f = &a.chainFilter
+		f.filters = a.slots[:n]
+	case n <= 8:
+		a := &chainFilter8{}
+		f = &a.chainFilter
+		f.filters = a.slots[:n]
+	default:
+		f = &chainFilter{filters: make([]Filter, n)}
 	}
-	f := &chainFilter{cfg: cfg, cb: cb, decWait: -1, encWait: -1, decCur: -1, encCur: -1}
-	if cfg.err == nil && len(cfg.run) > 0 {
-		if n := len(cfg.run); n <= len(f.inline) {
-			f.filters = f.inline[:n]
-		} else {
-			f.filters = make([]Filter, n)
-		}
-		for i, e := range cfg.run {
-			if !f.newPluginFilter(i, e) {
-				break
-			}
-		}
-	}
+	f.cfg, f.cb = cfg, cb
+	f.decWait, f.encWait, f.decCur, f.encCur = -1, -1, -1, -1
+	f.newFilters()
 	return f
 }
 
-// newPluginFilter creates plugin i's filter; a panic leaves it nil, and DecodeHeaders answers 500.
-func (f *chainFilter) newPluginFilter(i int, e *entry) (ok bool) {
+// newFilters creates the plugins' filters; a panic leaves none, and DecodeHeaders answers 500.
+// One recover for the whole chain rather than one per plugin.
+func (f *chainFilter) newFilters() {
+	i := 0
 	defer func() {
 		if r := recover(); r != nil {
 			f.filters = nil
-			f.notePanic(e.name, "NewFilter", r)
-			ok = false
+			f.notePanic(f.cfg.run[i].name, "NewFilter", r)
 		}
 	}()
-	f.filters[i] = e.plugin.NewFilter(e.config, f)
-	return true
+	for ; i < len(f.filters); i++ {
+		e := f.cfg.run[i]
+		f.filters[i] = e.plugin.NewFilter(e.config, f)
+	}
 }
 
 func (f *chainFilter) metrics() *metricSet {
@@ -130,15 +175,12 @@ func (f *chainFilter) DecodeHeaders(h api.RequestHeaderMap, end bool) (st api.St
 			zap.String("route", f.RouteName()), zap.Error(f.cfg.err))
 		return f.reply(true, 500, invalidConfigBody, "govoy.invalid_route_config", nil)
 	}
-	if f.filters == nil {
-		if len(f.cfg.run) > 0 { // NewFilter panicked
-			return f.reply(true, 500, panicBody, "govoy.panic", nil)
-		}
-		return api.Continue
+	if f.filters == nil { // NewFilter panicked
+		return f.reply(true, 500, panicBody, "govoy.panic", nil)
 	}
 	defer f.recoverPhase(true, &st)
 	f.reqHeaders, f.reqEnd = h, end
-	return f.decode(0, false, end, false)
+	return f.decode(0, false, end, false, nil, nil)
 }
 
 func (f *chainFilter) DecodeData(buf api.BufferInstance, end bool) (st api.StatusType) {
@@ -148,10 +190,9 @@ func (f *chainFilter) DecodeData(buf api.BufferInstance, end bool) (st api.Statu
 	// Envoy hands Go a WaitingAllData body only once it is complete: at end of stream, or (end=false)
 	// right before the trailers, which then reach DecodeTrailers.
 	defer f.recoverPhase(true, &st)
-	i := f.decWait
+	i := int(f.decWait)
 	f.decWait = -1
-	f.reqBody = buf
-	return f.decode(i, true, true, false)
+	return f.decode(i, true, true, false, buf, nil)
 }
 
 func (f *chainFilter) DecodeTrailers(t api.RequestTrailerMap) (st api.StatusType) {
@@ -160,36 +201,43 @@ func (f *chainFilter) DecodeTrailers(t api.RequestTrailerMap) (st api.StatusType
 	}
 	// No body, the trailers end the request.
 	defer f.recoverPhase(true, &st)
-	i := f.decWait
+	i := int(f.decWait)
 	f.decWait = -1
-	f.reqTrailers = t
-	return f.decode(i, true, true, false)
+	return f.decode(i, true, true, false, nil, t)
 }
 
-// decode runs plugins from i on. wantBody: plugin i asked for the body and gets DecodeRequest.
-// bodyReady: the body is complete (or absent), so WaitAllData is served at once. inGo: running on
-// the async goroutine already.
-func (f *chainFilter) decode(i int, wantBody, bodyReady, inGo bool) api.StatusType {
+// decode runs plugins from i on. wantBody: plugin i asked for the body and gets DecodeRequest with
+// body and trailers. bodyReady: the body is complete (or absent), so WaitAllData is served at once.
+// inGo: running on the async goroutine already.
+func (f *chainFilter) decode(i int, wantBody, bodyReady, inGo bool, body api.BufferInstance, trailers api.RequestTrailerMap) api.StatusType {
+	// On the worker nothing else runs for this request, so decReached is published once when the
+	// phase stops (not per plugin); a goroutine publishes per plugin, since the worker may meanwhile
+	// encode a reply of Envoy's own (a timeout).
+	reached := -1
+	async := f.cfg.async
 	for i < len(f.filters) {
-		e := f.cfg.run[i]
 		phase := PhaseDecodeHeaders
 		if wantBody {
 			phase = PhaseDecodeRequest
 		}
-		if !inGo && e.async&phase != 0 {
-			return f.goDecode(i, wantBody, bodyReady)
+		if !inGo && async&phase != 0 && f.cfg.run[i].async&phase != 0 {
+			f.publishReached(reached)
+			return f.goDecode(i, wantBody, bodyReady, body, trailers)
 		}
-		f.decCur = i
+		f.decCur = int32(i)
 		var r Result
 		if wantBody {
-			r = f.filters[i].DecodeRequest(f.reqHeaders, f.reqBody, f.reqTrailers)
+			r = f.filters[i].DecodeRequest(f.reqHeaders, body, trailers)
 		} else {
-			f.decReached.Store(int32(i + 1))
+			if reached = i + 1; inGo {
+				f.decReached.Store(int32(reached))
+			}
 			r = f.filters[i].DecodeHeaders(f.reqHeaders, f.reqEnd)
 		}
 		f.decCur = -1
 		switch r.kind {
 		case resultLocalReply:
+			f.publishReached(reached)
 			return f.sendReply(true, r.reply)
 		case resultWaitAllData:
 			if !wantBody {
@@ -197,25 +245,34 @@ func (f *chainFilter) decode(i int, wantBody, bodyReady, inGo bool) api.StatusTy
 					wantBody = true
 					continue
 				}
-				f.decWait = i
+				f.publishReached(reached)
+				f.decWait = int32(i)
 				return api.StopAndBuffer
 			}
 		}
 		i++
 		wantBody = false
 	}
+	f.publishReached(reached)
 	return api.Continue
 }
 
-func (f *chainFilter) goDecode(i int, wantBody, bodyReady bool) api.StatusType {
+func (f *chainFilter) publishReached(n int) {
+	if n >= 0 {
+		f.decReached.Store(int32(n))
+	}
+}
+
+func (f *chainFilter) goDecode(i int, wantBody, bodyReady bool, body api.BufferInstance, trailers api.RequestTrailerMap) api.StatusType {
 	if !acquireAsync() {
 		f.metrics().asyncRejected.Increment(1)
 		return f.reply(true, 503, overloadBody, "govoy.async_overload", nil)
 	}
+	asyncRuns.Add(1)
 	go func() {
 		defer releaseAsync()
 		defer f.recoverAsync(true)
-		st := f.decode(i, wantBody, bodyReady, true)
+		st := f.decode(i, wantBody, bodyReady, true, body, trailers)
 		if st != api.LocalReply {
 			f.resume(true, st)
 		}
@@ -232,7 +289,7 @@ func (f *chainFilter) EncodeHeaders(h api.ResponseHeaderMap, end bool) (st api.S
 	}
 	defer f.recoverPhase(false, &st)
 	f.respHeaders, f.respEnd = h, end
-	return f.encode(n-1, false, end, false)
+	return f.encode(n-1, false, end, false, nil, nil)
 }
 
 func (f *chainFilter) EncodeData(buf api.BufferInstance, end bool) (st api.StatusType) {
@@ -240,10 +297,9 @@ func (f *chainFilter) EncodeData(buf api.BufferInstance, end bool) (st api.Statu
 		return api.Continue
 	}
 	defer f.recoverPhase(false, &st)
-	i := f.encWait
+	i := int(f.encWait)
 	f.encWait = -1
-	f.respBody = buf
-	return f.encode(i, true, true, false)
+	return f.encode(i, true, true, false, buf, nil)
 }
 
 func (f *chainFilter) EncodeTrailers(t api.ResponseTrailerMap) (st api.StatusType) {
@@ -251,27 +307,26 @@ func (f *chainFilter) EncodeTrailers(t api.ResponseTrailerMap) (st api.StatusTyp
 		return api.Continue
 	}
 	defer f.recoverPhase(false, &st)
-	i := f.encWait
+	i := int(f.encWait)
 	f.encWait = -1
-	f.respTrailers = t
-	return f.encode(i, true, true, false)
+	return f.encode(i, true, true, false, nil, t)
 }
 
 // encode is decode's mirror: plugins from i down to 0.
-func (f *chainFilter) encode(i int, wantBody, bodyReady, inGo bool) api.StatusType {
+func (f *chainFilter) encode(i int, wantBody, bodyReady, inGo bool, body api.BufferInstance, trailers api.ResponseTrailerMap) api.StatusType {
+	async := f.cfg.async
 	for i >= 0 {
-		e := f.cfg.run[i]
 		phase := PhaseEncodeHeaders
 		if wantBody {
 			phase = PhaseEncodeResponse
 		}
-		if !inGo && e.async&phase != 0 {
-			return f.goEncode(i, wantBody, bodyReady)
+		if !inGo && async&phase != 0 && f.cfg.run[i].async&phase != 0 {
+			return f.goEncode(i, wantBody, bodyReady, body, trailers)
 		}
-		f.encCur = i
+		f.encCur = int32(i)
 		var r Result
 		if wantBody {
-			r = f.filters[i].EncodeResponse(f.respHeaders, f.respBody, f.respTrailers)
+			r = f.filters[i].EncodeResponse(f.respHeaders, body, trailers)
 		} else {
 			r = f.filters[i].EncodeHeaders(f.respHeaders, f.respEnd)
 		}
@@ -285,7 +340,7 @@ func (f *chainFilter) encode(i int, wantBody, bodyReady, inGo bool) api.StatusTy
 					wantBody = true
 					continue
 				}
-				f.encWait = i
+				f.encWait = int32(i)
 				return api.StopAndBuffer
 			}
 		}
@@ -295,15 +350,16 @@ func (f *chainFilter) encode(i int, wantBody, bodyReady, inGo bool) api.StatusTy
 	return api.Continue
 }
 
-func (f *chainFilter) goEncode(i int, wantBody, bodyReady bool) api.StatusType {
+func (f *chainFilter) goEncode(i int, wantBody, bodyReady bool, body api.BufferInstance, trailers api.ResponseTrailerMap) api.StatusType {
 	if !acquireAsync() {
 		f.metrics().asyncRejected.Increment(1)
 		return f.reply(false, 503, overloadBody, "govoy.async_overload", nil)
 	}
+	asyncRuns.Add(1)
 	go func() {
 		defer releaseAsync()
 		defer f.recoverAsync(false)
-		st := f.encode(i, wantBody, bodyReady, true)
+		st := f.encode(i, wantBody, bodyReady, true, body, trailers)
 		if st != api.LocalReply {
 			f.resume(false, st)
 		}
@@ -314,21 +370,23 @@ func (f *chainFilter) goEncode(i int, wantBody, bodyReady bool) api.StatusType {
 // ---- log and lifecycle ----
 
 func (f *chainFilter) OnLog(reqH api.RequestHeaderMap, reqT api.RequestTrailerMap, respH api.ResponseHeaderMap, respT api.ResponseTrailerMap) {
-	for i, fl := range f.filters {
-		if fl != nil {
-			f.onLog(i, fl, reqH, reqT, respH, respT)
-		}
-	}
+	f.logFrom(0, reqH, reqT, respH, respT)
 }
 
-// onLog isolates each plugin: one panicking OnLog does not skip the others.
-func (f *chainFilter) onLog(i int, fl Filter, reqH api.RequestHeaderMap, reqT api.RequestTrailerMap, respH api.ResponseHeaderMap, respT api.ResponseTrailerMap) {
+// logFrom runs OnLog of plugins i.. under one recover; after a panic it goes on with the next
+// plugin, so one panicking OnLog does not skip the others.
+func (f *chainFilter) logFrom(i int, reqH api.RequestHeaderMap, reqT api.RequestTrailerMap, respH api.ResponseHeaderMap, respT api.ResponseTrailerMap) {
 	defer func() {
 		if r := recover(); r != nil {
 			f.notePanic(f.cfg.run[i].name, "OnLog", r)
+			f.logFrom(i+1, reqH, reqT, respH, respT)
 		}
 	}()
-	fl.OnLog(reqH, reqT, respH, respT)
+	for ; i < len(f.filters); i++ {
+		if fl := f.filters[i]; fl != nil {
+			fl.OnLog(reqH, reqT, respH, respT)
+		}
+	}
 }
 
 func (f *chainFilter) OnLogDownstreamStart(api.RequestHeaderMap) {}
@@ -406,9 +464,10 @@ func (f *chainFilter) panicked(decoding bool, r any) {
 	cur := f.encCur
 	if decoding {
 		phase, cur = "decode", f.decCur
-		// the plugin that panicked takes no part in encoding the reply
-		if cur >= 0 && int(f.decReached.Load()) > cur {
-			f.decReached.Store(int32(cur))
+		// Plugins before the one that panicked took part in decoding; it takes no part in encoding
+		// the reply. (A sync phase publishes decReached only when it stops, so set, not lower.)
+		if cur >= 0 {
+			f.decReached.Store(cur)
 		}
 	}
 	if cur >= 0 {
@@ -450,42 +509,53 @@ func (f *chainFilter) Callbacks() api.FilterCallbackHandler { return f.cb }
 func (f *chainFilter) Consumer() *Consumer                  { return f.consumer.Load() }
 func (f *chainFilter) SetConsumer(c *Consumer)              { f.consumer.Store(c) }
 
-func (f *chainFilter) PluginState() map[string]any {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.state == nil {
-		f.state = make(map[string]any, 4)
+func (f *chainFilter) handleExtra() *handleExtra {
+	if x := f.extra.Load(); x != nil {
+		return x
 	}
-	return f.state
+	f.extra.CompareAndSwap(nil, &handleExtra{})
+	return f.extra.Load()
+}
+
+func (f *chainFilter) PluginState() map[string]any {
+	x := f.handleExtra()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.state == nil {
+		x.state = make(map[string]any, 4)
+	}
+	return x.state
 }
 
 // RouteName and ClientIP read from Envoy once per request. The lock is not held across the Envoy
 // call: from a goroutine that call waits for the worker, which may need the lock meanwhile.
 func (f *chainFilter) RouteName() string {
-	f.mu.Lock()
-	if f.routeOK {
-		defer f.mu.Unlock()
-		return f.routeName
+	x := f.handleExtra()
+	x.mu.Lock()
+	if x.routeOK {
+		defer x.mu.Unlock()
+		return x.routeName
 	}
-	f.mu.Unlock()
+	x.mu.Unlock()
 	name := f.cb.StreamInfo().GetRouteName()
-	f.mu.Lock()
-	f.routeName, f.routeOK = name, true
-	f.mu.Unlock()
+	x.mu.Lock()
+	x.routeName, x.routeOK = name, true
+	x.mu.Unlock()
 	return name
 }
 
 func (f *chainFilter) ClientIP() string {
-	f.mu.Lock()
-	if f.clientOK {
-		defer f.mu.Unlock()
-		return f.clientIP
+	x := f.handleExtra()
+	x.mu.Lock()
+	if x.clientOK {
+		defer x.mu.Unlock()
+		return x.clientIP
 	}
-	f.mu.Unlock()
+	x.mu.Unlock()
 	ip := hostOnly(f.cb.StreamInfo().DownstreamRemoteAddress())
-	f.mu.Lock()
-	f.clientIP, f.clientOK = ip, true
-	f.mu.Unlock()
+	x.mu.Lock()
+	x.clientIP, x.clientOK = ip, true
+	x.mu.Unlock()
 	return ip
 }
 

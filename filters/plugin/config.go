@@ -38,26 +38,35 @@ type ChainConfig struct {
 	disableAll bool
 	// run is what a request runs: the enabled entries, in order.
 	run []*entry
+	// async is the union of run's async phases: a phase outside it never looks at the entries.
+	async Phase
 }
 
 // prepare sorts the entries and computes what requests need.
 func (c *ChainConfig) prepare() {
 	sortEntries(c.entries)
 	c.run = make([]*entry, 0, len(c.entries))
+	c.async = 0
 	for _, e := range c.entries {
 		if !e.disabled {
 			c.run = append(c.run, e)
+			c.async |= e.async
 		}
 	}
 }
 
 type entry struct {
-	name     string
-	plugin   Plugin
-	config   any
+	name   string
+	plugin Plugin
+	config any
+	// async are the phases run on a goroutine: the parsed config's AsyncPhases if it has one, else
+	// the plugin kind's (AsyncPlugin). Read once here, never per request.
 	async    Phase
 	disabled bool
 }
+
+// asyncPhases is what a parsed config implements to choose its own async phases (see AsyncPlugin).
+type asyncPhases interface{ AsyncPhases() Phase }
 
 // Plugins lists the enabled plugin names in chain (decode) order.
 func (c *ChainConfig) Plugins() []string {
@@ -205,9 +214,6 @@ func parseEntry(pc *chainpb.PluginConfig, mf metricFactory) (e *entry, err error
 		return nil, fmt.Errorf("plugin %q: unknown plugin (registered: %s)", name, strings.Join(registeredNames(), ", "))
 	}
 	e = &entry{name: name, plugin: p, disabled: pc.GetDisabled()}
-	if ap, ok := p.(AsyncPlugin); ok {
-		e.async = ap.AsyncPhases()
-	}
 	// A plugin's Parse must not take Envoy down: Parse runs inside a cgo call without recovery.
 	defer func() {
 		if r := recover(); r != nil {
@@ -232,8 +238,21 @@ func parseEntry(pc *chainpb.PluginConfig, mf metricFactory) (e *entry, err error
 	}
 	if !e.disabled {
 		e.config = cfg
+		e.async = entryAsync(p, cfg)
 	}
 	return e, nil
+}
+
+// entryAsync picks the async phases of one parsed entry: the config narrows (or sets) what the
+// plugin kind declares.
+func entryAsync(p Plugin, cfg any) Phase {
+	if ac, ok := cfg.(asyncPhases); ok {
+		return ac.AsyncPhases()
+	}
+	if ap, ok := p.(AsyncPlugin); ok {
+		return ap.AsyncPhases()
+	}
+	return 0
 }
 
 // pluginMessage decodes the entry's config or typed_config into the plugin's config message.

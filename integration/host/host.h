@@ -36,7 +36,7 @@ void buf_prepend(buf_t* b, const void* p, size_t n);
 void buf_drain(buf_t* b, size_t n);
 void buf_move(buf_t* dst, buf_t* src); // appends src to dst, empties src
 void buf_free(buf_t* b);
-void buf_printf(buf_t* b, const char* fmt, ...);
+void buf_printf(buf_t* b, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct {
   char* k;
@@ -96,7 +96,7 @@ extern const char* g_counter_names[C_COUNT];
 
 /* ---------- logging ---------- */
 extern int g_log_level; // spdlog levels: 0 trace .. 5 critical, 6 off
-void host_log(int level, const char* fmt, ...);
+void host_log(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void logs_dump(buf_t* out);
 
 /* ---------- dispatcher (one per worker) ---------- */

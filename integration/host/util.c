@@ -66,13 +66,12 @@ void buf_free(buf_t* b) {
 void buf_printf(buf_t* b, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  char* s = NULL;
+  int n = vasprintf(&s, fmt, ap);
   va_end(ap);
-  buf_reserve(b, b->len + n + 1);
-  va_start(ap, fmt);
-  vsnprintf(b->p + b->len, n + 1, fmt, ap);
-  va_end(ap);
-  b->len += n;
+  if (n > 0)
+    buf_add(b, s, (size_t)n);
+  free(s);
 }
 
 /* ---------- header maps ---------- */
@@ -187,13 +186,11 @@ void host_log(int level, const char* fmt, ...) {
   buf_printf(&b, "[%s] ", level_names[level]);
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  char* msg = NULL;
+  int n = vasprintf(&msg, fmt, ap);
   va_end(ap);
-  char* msg = malloc(n + 1);
-  va_start(ap, fmt);
-  vsnprintf(msg, n + 1, fmt, ap);
-  va_end(ap);
-  buf_add(&b, msg, n);
+  if (n > 0)
+    buf_add(&b, msg, (size_t)n);
   free(msg);
   buf_add(&b, "\0", 1);
   fprintf(stderr, "%s\n", b.p);

@@ -57,7 +57,7 @@ type stream struct {
 	node    *core.Node
 	delta   bool
 	seen    map[string]uint64 // type -> last batch seq accounted for in push latency
-	deltaRs map[string]map[string]string
+	openSeq uint64            // batches applied before the stream opened are not its pushes
 }
 
 // Server is the xDS server with its bookkeeping.
@@ -81,6 +81,9 @@ func New(ctx context.Context, opts Options) *Server {
 	}
 	if opts.GroupOf == nil {
 		opts.GroupOf = func(*core.Node) string { return "" }
+	}
+	if opts.LastApplied == nil {
+		opts.LastApplied = func() (uint64, time.Time) { return 0, time.Time{} }
 	}
 	s := &Server{opts: opts, log: opts.Logger, streams: map[int64]*stream{}, nodes: map[string]*NodeView{}}
 	s.xds = serverv3.NewServer(ctx, opts.Cache, s.callbacks())
@@ -178,7 +181,7 @@ func (s *Server) onRequest(id int64, node *core.Node, typeURL, version string, d
 // observe records push latency once per stream, type and applied batch.
 func (s *Server) observeLocked(st *stream, typeURL string) {
 	seq, first := s.opts.LastApplied()
-	if seq == 0 || first.IsZero() || st.seen[typeURL] >= seq {
+	if seq <= st.openSeq || first.IsZero() || st.seen[typeURL] >= seq {
 		return
 	}
 	st.seen[typeURL] = seq
@@ -190,7 +193,8 @@ func (s *Server) callbacks() serverv3.Callbacks {
 		StreamOpenFunc: func(_ context.Context, id int64, _ string) error {
 			s.opts.Metrics.Streams.Inc()
 			s.mu.Lock()
-			s.streams[id] = &stream{seen: map[string]uint64{}}
+			seq, _ := s.opts.LastApplied()
+			s.streams[id] = &stream{seen: map[string]uint64{}, openSeq: seq}
 			s.mu.Unlock()
 			return nil
 		},
@@ -203,7 +207,8 @@ func (s *Server) callbacks() serverv3.Callbacks {
 		DeltaStreamOpenFunc: func(_ context.Context, id int64, _ string) error {
 			s.opts.Metrics.Streams.Inc()
 			s.mu.Lock()
-			s.streams[id] = &stream{delta: true, seen: map[string]uint64{}, deltaRs: map[string]map[string]string{}}
+			seq, _ := s.opts.LastApplied()
+			s.streams[id] = &stream{delta: true, seen: map[string]uint64{}, openSeq: seq}
 			s.mu.Unlock()
 			return nil
 		},

@@ -22,8 +22,9 @@ type ZooKeeper struct {
 	proc *process
 }
 
-// ZooKeeper's session timeouts are bounded by tickTime (2x..20x); a short tick lets tests use
-// 1-10s sessions so expiry scenarios run fast.
+// ZooKeeper's session timeouts are bounded by tickTime (by default 2x..20x); a short tick lets tests
+// use 0.5s sessions so expiry scenarios run fast, and the max is raised to 60s for sessions that
+// must outlive a registry restart.
 const zkTickMillis = 250
 
 // ZooKeeperJars is the class path used to run the server; override with GOVOY_ZK_CLASSPATH.
@@ -54,7 +55,7 @@ admin.enableServer=false
 4lw.commands.whitelist=*
 minSessionTimeout=%d
 maxSessionTimeout=%d
-`, zkTickMillis, filepath.Join(dir, "data"), port, 2*zkTickMillis, 40*zkTickMillis)
+`, zkTickMillis, filepath.Join(dir, "data"), port, 2*zkTickMillis, 240*zkTickMillis)
 		cfgPath := filepath.Join(dir, "zoo.cfg")
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatalf("testenv: zookeeper config: %v", err)

@@ -304,10 +304,13 @@ func TestOwnSessionExpiryResyncs(t *testing.T) {
 // source follows changes again.
 func TestRegistryRestartKeepsLastKnownGood(t *testing.T) {
 	z := testenv.StartZooKeeper(t)
-	// Long sessions outlive the restart, as in production.
-	p1 := newRegistrant(t, z.Addr, 10*time.Second)
+	// The provider's long session outlives the restart, as in production, however slow the JVM is
+	// to come back on a loaded machine. The source's session may or may not survive: either way it
+	// must not state an empty world or delete anything. (A short source session also keeps the zk
+	// client's connect-response wait, 10x two thirds of the session timeout, well inside the bound.)
+	p1 := newRegistrant(t, z.Addr, 30*time.Second)
 	p1.create(dubboProviderPath("127.0.0.2", 20880, "version=1.0.0"), nil, zk.FlagEphemeral)
-	sink, _ := startSource(t, Config{Name: "zk", Servers: []string{z.Addr}, SessionTimeout: 10 * time.Second,
+	sink, _ := startSource(t, Config{Name: "zk", Servers: []string{z.Addr}, SessionTimeout: 3 * time.Second,
 		Roots: []Root{{Path: "/dubbo", Layout: LayoutDubbo}}})
 	svc := "dubbo:" + greeter
 	sink.WaitFor(t, bound, "first sync", func(st map[string]model.Service, _ []testenv.Call) bool {
@@ -322,7 +325,7 @@ func TestRegistryRestartKeepsLastKnownGood(t *testing.T) {
 		t.Fatalf("state changed while ZooKeeper was down: %v", sink.Calls())
 	}
 	z.Restart(t)
-	p2 := newRegistrant(t, z.Addr, 10*time.Second)
+	p2 := newRegistrant(t, z.Addr, 30*time.Second)
 	p2.create(dubboProviderPath("127.0.0.3", 20880, "version=1.0.0"), nil, zk.FlagEphemeral)
 	sink.WaitFor(t, bound, "recovery", func(st map[string]model.Service, _ []testenv.Call) bool {
 		return len(endpointsOf(st, svc)) == 2
