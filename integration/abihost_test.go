@@ -508,3 +508,32 @@ func TestChaoticClientCancellations(t *testing.T) {
 		t.Fatalf("host unhealthy: %d", r.status)
 	}
 }
+
+// The downstream codec over a raw socket: two pipelined requests answered in order, HTTP/1.0
+// closes after its response, garbage gets a 400.
+func TestDownstreamCodecEdges(t *testing.T) {
+	h, _ := hostWithTestFilter(t)
+	raw := func(req string) string {
+		c, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second)) // bounds a hung test only
+		c.Write([]byte(req))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	out := raw("GET /p1 HTTP/1.1\r\nhost: a\r\n\r\nGET /p2 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+	i1, i2 := strings.Index(out, `"Path":"/p1"`), strings.Index(out, `"Path":"/p2"`)
+	if strings.Count(out, "HTTP/1.1 200 OK") != 2 || i1 < 0 || i2 < i1 {
+		t.Fatalf("pipelined responses out of order or missing:\n%.600s", out)
+	}
+	if out := raw("GET /old HTTP/1.0\r\n\r\n"); !strings.HasPrefix(out, "HTTP/1.1 200 OK") ||
+		!strings.Contains(out, "connection: close") {
+		t.Fatalf("HTTP/1.0:\n%.400s", out)
+	}
+	if out := raw("NOT HTTP AT ALL\r\n\r\n"); !strings.HasPrefix(out, "HTTP/1.1 400 Bad Request") {
+		t.Fatalf("garbage:\n%.200s", out)
+	}
+}

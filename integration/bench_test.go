@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,4 +174,67 @@ func TestLeakMillion(t *testing.T) {
 	if float64(after) > 1.10*float64(before) {
 		t.Fatalf("RSS grew from %d KiB to %d KiB (> 10%%)", before, after)
 	}
+}
+
+// TestLoadTable (benchmarks/abi/load.sh; not in normal CI) drives the same cases as
+// BenchmarkABIHost with h2load (HTTP/1.1, C client) so the client costs less than net/http's, and
+// prints a markdown table: requests/s and mean ns per request at 16 connections.
+func TestLoadTable(t *testing.T) {
+	if os.Getenv("GOVOY_ABI_LOAD") != "1" {
+		t.Skip("load table runs only with GOVOY_ABI_LOAD=1 (benchmarks/abi/load.sh)")
+	}
+	h2load, err := exec.LookPath("h2load")
+	if err != nil {
+		t.Fatal("h2load (nghttp2-client) is needed")
+	}
+	n := 50000
+	if v := os.Getenv("GOVOY_ABI_LOAD_N"); v != "" {
+		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
+			t.Fatalf("GOVOY_ABI_LOAD_N: want an integer >= 1000, got %q", v)
+		}
+	}
+	up := smallUpstream(t)
+	type row struct {
+		name string
+		so   string
+		cfg  []byte
+		args []string
+		hdr  []string
+	}
+	sdk := []string{"--plugin-name", "abitest"}
+	rows := []row{
+		{"no-op C filter (baseline)", "", nil, nil, nil},
+		{"govoy.so, 0 plugins", buildGovoy(t), chainAny(t, `{"plugins":[]}`), nil, nil},
+		{"govoy chain, 5 plugins", pluginSO(t, fivePkgs...), chainAny(t, fiveChain), nil, []string{"x-api-key: 0123456789abcdef-alice"}},
+		{"SDK-only filter, sync", testSO, typedStructAny(t, "bench"), sdk, nil},
+		{"SDK-only filter, async", testSO, typedStructAny(t, "bench"), sdk, []string{"x-mode: async"}},
+	}
+	reqs := regexp.MustCompile(`finished in [^,]+, ([0-9.]+) req/s`)
+	mean := regexp.MustCompile(`time for request:\s+\S+\s+\S+\s+(\S+)`)
+	ok := regexp.MustCompile(`requests: .* (\d+) succeeded, (\d+) failed`)
+	table := "| case | requests/s | mean time per request |\n|---|---|---|\n"
+	for _, r := range rows {
+		args := []string{"--upstream", up, "--log-level", "error"}
+		if r.so == "" {
+			args = append(args, "--noop-filter")
+		} else {
+			args = append(args, "--config", writeFile(t, "cfg.pb", r.cfg))
+		}
+		h := startHost(t, r.so, append(args, r.args...)...)
+		cmdArgs := []string{"--h1", "-n", strconv.Itoa(n), "-c", "16", "-t", "1"}
+		for _, hv := range r.hdr {
+			cmdArgs = append(cmdArgs, "-H", hv)
+		}
+		out, err := exec.Command(h2load, append(cmdArgs, h.url("/load"))...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: h2load: %v\n%s", r.name, err, out)
+		}
+		m1, m2, m3 := reqs.FindStringSubmatch(string(out)), mean.FindStringSubmatch(string(out)), ok.FindStringSubmatch(string(out))
+		if m1 == nil || m2 == nil || m3 == nil || m3[2] != "0" {
+			t.Fatalf("%s: unexpected h2load output:\n%s", r.name, out)
+		}
+		table += fmt.Sprintf("| %s | %s | %s |\n", r.name, m1[1], m2[1])
+		h.cmd.Process.Kill()
+	}
+	t.Logf("%d requests per row, 16 connections, h2load -t 1:\n%s", n, table)
 }

@@ -1,6 +1,7 @@
 package configcheck
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -31,4 +32,15 @@ func TestLocateJSONErrorMultiLine(t *testing.T) {
 	if got := locateJSONError(js, "no position here"); got != "" {
 		t.Fatalf("got %q", got)
 	}
+}
+
+// FuzzJSONPathAt: any bytes and offset give a path or "", never a panic.
+func FuzzJSONPathAt(f *testing.F) {
+	f.Add([]byte(`{"a": {"b": [1, {"c": true}, [5, 6]]}, "d": "x"}`), 20)
+	f.Add([]byte(`[[[]]]`), 3)
+	f.Add([]byte(`{"a": ]`), 6)
+	f.Fuzz(func(t *testing.T, js []byte, off int) {
+		_ = jsonPathAt(js, off)
+		_ = locateJSONError(js, fmt.Sprintf("proto: (line %d:%d): x", off%7, off))
+	})
 }

@@ -42,6 +42,12 @@ type Plugin interface {
 
 // AsyncPlugin is implemented by plugins that do blocking I/O in some phases. Only the phases it lists
 // are run on a goroutine; all other plugins run synchronously on the Envoy worker thread.
+//
+// Per config: when the value returned by Parse has a method `AsyncPhases() Phase`, the chain uses
+// that value instead of the kind's, so a config that does no I/O (e.g. fault_injection without a
+// delay) keeps the plugin on the worker. It is read once, when the config is parsed (and carried
+// through per-route Merge), never per request; it may name phases the kind does not (a plugin
+// kind need not implement AsyncPlugin for its configs to be async).
 type AsyncPlugin interface {
 	Plugin
 	AsyncPhases() Phase

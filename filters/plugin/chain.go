@@ -62,6 +62,7 @@ type chainFilter struct {
 	encCur      int32
 	reqEnd      bool
 	respEnd     bool
+	wentAsync   bool // a phase was started on a goroutine (set and read on the worker only)
 
 	// decReached is how many plugins (a prefix of the chain) took part in decoding; only those
 	// encode, so a local reply from plugin k is seen by plugins k..0.
@@ -111,36 +112,42 @@ func newChainFilter(config any, cb api.FilterCallbackHandler) api.StreamFilter {
 		cfg = &ChainConfig{err: fmt.Errorf("govoy: filter config is %T, not a plugin chain", config)}
 	}
 	if cfg.err != nil {
-		return &chainFilter{cfg: cfg, cb: cb, decWait: -1, encWait: -1, decCur: -1, encCur: -1}
+		f := newRunner(cfg, cb)
+		return &f
 	}
-	n := len(cfg.run)
+	// Each case builds the runner in its composite literal, so the pointer stores into the new
+	// object need no write barriers.
 	var f *chainFilter
-	switch {
+	switch n := len(cfg.run); {
 	case n == 0:
 		return emptyChain
 	case n == 1:
-		a := &chainFilter1{}
+		a := &chainFilter1{chainFilter: newRunner(cfg, cb)}
+		a.filters = a.slots[:]
 		f = &a.chainFilter
-		f.filters = a.slots[:]
 	case n == 2:
-		a := &chainFilter2{}
+		a := &chainFilter2{chainFilter: newRunner(cfg, cb)}
+		a.filters = a.slots[:]
 		f = &a.chainFilter
-		f.filters = a.slots[:]
 	case n <= 4:
-		a := &chainFilter4{}
+		a := &chainFilter4{chainFilter: newRunner(cfg, cb)}
+		a.filters = a.slots[:n]
 		f = &a.chainFilter
-		f.filters = a.slots[:n]
 	case n <= 8:
-		a := &chainFilter8{}
+		a := &chainFilter8{chainFilter: newRunner(cfg, cb)}
+		a.filters = a.slots[:n]
 		f = &a.chainFilter
-		f.filters = a.slots[:n]
 	default:
-		f = &chainFilter{filters: make([]Filter, n)}
+		r := newRunner(cfg, cb)
+		f = &r
+		f.filters = make([]Filter, n)
 	}
-	f.cfg, f.cb = cfg, cb
-	f.decWait, f.encWait, f.decCur, f.encCur = -1, -1, -1, -1
 	f.newFilters()
 	return f
+}
+
+func newRunner(cfg *ChainConfig, cb api.FilterCallbackHandler) chainFilter {
+	return chainFilter{cfg: cfg, cb: cb, decWait: -1, encWait: -1, decCur: -1, encCur: -1}
 }
 
 // newFilters creates the plugins' filters; a panic leaves none, and DecodeHeaders answers 500.
@@ -269,6 +276,7 @@ func (f *chainFilter) goDecode(i int, wantBody, bodyReady bool, body api.BufferI
 		return f.reply(true, 503, overloadBody, "govoy.async_overload", nil)
 	}
 	asyncRuns.Add(1)
+	f.wentAsync = true
 	go func() {
 		defer releaseAsync()
 		defer f.recoverAsync(true)
@@ -356,6 +364,7 @@ func (f *chainFilter) goEncode(i int, wantBody, bodyReady bool, body api.BufferI
 		return f.reply(false, 503, overloadBody, "govoy.async_overload", nil)
 	}
 	asyncRuns.Add(1)
+	f.wentAsync = true
 	go func() {
 		defer releaseAsync()
 		defer f.recoverAsync(false)
@@ -394,7 +403,14 @@ func (f *chainFilter) OnLogDownstreamPeriodic(api.RequestHeaderMap, api.RequestT
 }
 func (f *chainFilter) OnStreamComplete() {}
 
-func (f *chainFilter) OnDestroy(api.DestroyReason) { f.destroyed.Store(true) }
+// OnDestroy tells goroutines still running an async phase that the request is gone. Without one
+// (the common, sync case) there is nobody to tell: goroutines are only started from the worker, and
+// OnDestroy is its last call.
+func (f *chainFilter) OnDestroy(api.DestroyReason) {
+	if f.wentAsync {
+		f.destroyed.Store(true)
+	}
+}
 
 // ---- replies, resumption, panics ----
 

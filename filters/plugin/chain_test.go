@@ -468,3 +468,79 @@ func TestRouterPluginDisabledTurnsTheChainOff(t *testing.T) {
 		t.Fatalf("plugins = %v", got)
 	}
 }
+
+func TestConfigNarrowsAsyncPhases(t *testing.T) {
+	h := newHost()
+	// The kind declares DecodeHeaders and EncodeHeaders async; this config declares none.
+	cfg := filterConfig(t, h, mustAny(t,
+		plugin.Entry{Name: "t_a", Config: act("header")},
+		plugin.Entry{Name: "t_narrow", Config: act("header")},
+	))
+	rec.take()
+	before := plugin.AsyncRuns()
+	res := h.Do(t, cfg, mockhost.Request{}, nil)
+	if res.Status != 200 || res.Upstream == nil || res.Upstream.Headers.Get("x-t_narrow") != "1" || res.Headers.Get("x-t_narrow") != "1" {
+		t.Fatalf("status %d, upstream %+v, response %v", res.Status, res.Upstream, res.Headers)
+	}
+	if len(res.Running) != 0 || plugin.AsyncRuns() != before {
+		t.Errorf("a config without async phases went async: running %v, goroutines %d", res.Running, plugin.AsyncRuns()-before)
+	}
+	wantCalls(t, "t_a:DecodeHeaders", "t_narrow:DecodeHeaders", "t_narrow:EncodeHeaders", "t_a:EncodeHeaders", "t_a:OnLog", "t_narrow:OnLog")
+
+	// This config asks for DecodeHeaders only: one goroutine, the encode side stays on the worker.
+	cfg = filterConfig(t, h, mustAny(t, plugin.Entry{Name: "t_narrow", Config: act("header,goasync")}))
+	before = plugin.AsyncRuns()
+	res = h.Do(t, cfg, mockhost.Request{}, nil)
+	if res.Status != 200 || res.Headers.Get("x-t_narrow") != "1" {
+		t.Fatalf("status %d, response %v", res.Status, res.Headers)
+	}
+	if !reflect.DeepEqual(res.Running, []string{"DecodeHeader"}) || plugin.AsyncRuns() != before+1 {
+		t.Errorf("running %v, goroutines %d; want DecodeHeader only, 1", res.Running, plugin.AsyncRuns()-before)
+	}
+	rec.take()
+
+	// Per route: the route's config of the plugin brings its own async phases.
+	parent := filterConfig(t, h, mustAny(t, plugin.Entry{Name: "t_narrow", Config: act("pass")}))
+	merged := routeConfig(t, h, parent, mustAny(t, plugin.Entry{Name: "t_narrow", Config: act("pass,goasync")}))
+	if res := h.Do(t, merged, mockhost.Request{}, nil); !reflect.DeepEqual(res.Running, []string{"DecodeHeader"}) {
+		t.Errorf("route-level async config: running %v", res.Running)
+	}
+	if res := h.Do(t, parent, mockhost.Request{}, nil); len(res.Running) != 0 {
+		t.Errorf("filter-level sync config: running %v", res.Running)
+	}
+	rec.take()
+}
+
+// TestChainLengths covers every way the runner lays out its plugin filters (embedded slots of 1, 2,
+// 4 and 8, a separate slice beyond).
+func TestChainLengths(t *testing.T) {
+	h := newHost()
+	for n := 1; n <= numberedPlugins; n++ {
+		var entries []plugin.Entry
+		var want []string
+		for i := 0; i < n; i++ {
+			entries = append(entries, plugin.Entry{Name: fmt.Sprintf("t_n%d", i), Config: act("header")})
+			want = append(want, fmt.Sprintf("t_n%d:DecodeHeaders", i))
+		}
+		for i := n - 1; i >= 0; i-- {
+			want = append(want, fmt.Sprintf("t_n%d:EncodeHeaders", i))
+		}
+		for i := 0; i < n; i++ {
+			want = append(want, fmt.Sprintf("t_n%d:OnLog", i))
+		}
+		cfg := filterConfig(t, h, mustAny(t, entries...))
+		rec.take()
+		res := h.Do(t, cfg, mockhost.Request{}, nil)
+		if res.Status != 200 || res.Upstream == nil {
+			t.Fatalf("%d plugins: status %d", n, res.Status)
+		}
+		for i := 0; i < n; i++ {
+			if name := fmt.Sprintf("x-t_n%d", i); res.Upstream.Headers.Get(name) != "1" || res.Headers.Get(name) != "1" {
+				t.Errorf("%d plugins: header %s missing", n, name)
+			}
+		}
+		if got := rec.take(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%d plugins: calls\n got  %q\n want %q", n, got, want)
+		}
+	}
+}

@@ -31,6 +31,7 @@ import (
 //	paniclog panic in OnLog
 //	handle   record the route name and client IP the handle reports (twice: cached)
 //	pass     nothing
+//	goasync  (t_narrow only) the parsed config asks for an async DecodeHeaders; without it, none
 type testPlugin struct {
 	name  string
 	order int
@@ -50,7 +51,7 @@ func (p *testPlugin) ConfigProto() proto.Message { return &chainpb.PluginConfig{
 var knownActions = map[string]bool{
 	"header": true, "wait": true, "waitresp": true, "upper": true, "reply": true, "replyreq": true,
 	"panic": true, "panicreq": true, "panicenc": true, "count": true, "consumer": true, "pass": true,
-	"handle": true, "panicnew": true, "paniclog": true,
+	"handle": true, "panicnew": true, "paniclog": true, "goasync": true,
 }
 
 type testConfig struct {
@@ -196,7 +197,44 @@ func (r *recorder) take() []string {
 	return out
 }
 
+// narrowingTestPlugin is an AsyncPlugin kind (all decode and encode header phases) whose parsed config
+// narrows its async phases to DecodeHeaders ("goasync") or none.
+type narrowingTestPlugin struct{ asyncTestPlugin }
+
+type narrowedConfig struct {
+	*testConfig
+	phases plugin.Phase
+}
+
+func (c *narrowedConfig) AsyncPhases() plugin.Phase { return c.phases }
+
+func (p *narrowingTestPlugin) Parse(msg proto.Message, pc plugin.ParseContext) (any, error) {
+	cfg, err := p.testPlugin.Parse(msg, pc)
+	if err != nil {
+		return nil, err
+	}
+	nc := &narrowedConfig{testConfig: cfg.(*testConfig)}
+	if nc.actions["goasync"] {
+		nc.phases = plugin.PhaseDecodeHeaders
+	}
+	return nc, nil
+}
+
+func (p *narrowingTestPlugin) NewFilter(config any, h plugin.Handle) plugin.Filter {
+	return p.testPlugin.NewFilter(config.(*narrowedConfig).testConfig, h)
+}
+
+// numberedPlugins are t_n0..t_n9, for chains of every length.
+const numberedPlugins = 10
+
 func init() {
+	for i := 0; i < numberedPlugins; i++ {
+		plugin.Register(&testPlugin{name: fmt.Sprintf("t_n%d", i), order: plugin.OrderInner + i})
+	}
+	plugin.Register(&narrowingTestPlugin{asyncTestPlugin{
+		testPlugin: testPlugin{name: "t_narrow", order: plugin.OrderTraffic + 50},
+		phases:     plugin.PhaseDecodeHeaders | plugin.PhaseEncodeHeaders,
+	}})
 	plugin.Register(&testPlugin{name: "t_a", order: plugin.OrderOuter})
 	plugin.Register(&testPlugin{name: "t_b", order: plugin.OrderAuthn})
 	plugin.Register(&testPlugin{name: "t_c", order: plugin.OrderTraffic})

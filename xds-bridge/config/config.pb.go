@@ -133,7 +133,7 @@ type Xds struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// host:port the ADS gRPC server listens on.
 	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	// Quiet period: changes are batched until no change arrived for this long (default 10ms).
+	// Quiet period: changes are batched until no change arrived for this long (default 25ms).
 	Debounce *durationpb.Duration `protobuf:"bytes,2,opt,name=debounce,proto3" json:"debounce,omitempty"`
 	// Upper bound on how long a change may wait because of debouncing (default 50ms), so a
 	// steady stream of changes still reaches clients quickly.

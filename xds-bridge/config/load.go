@@ -15,7 +15,7 @@ import (
 // Defaults applied by Load when a field is absent.
 const (
 	DefaultAdminAddress = "127.0.0.1:9902"
-	DefaultDebounce     = 10 * time.Millisecond
+	DefaultDebounce     = 25 * time.Millisecond
 	DefaultMaxDelay     = 50 * time.Millisecond
 	DefaultLibraryPath  = "/usr/local/lib/govoy.so"
 	DefaultBindAddress  = "127.0.0.1"

@@ -35,12 +35,12 @@ type Bridge struct {
 }
 
 // NewBridge assembles a bridge from a validated config.
-func NewBridge(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Bridge, error) {
+func NewBridge(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...translate.Option) (*Bridge, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	m := metrics.New()
-	tr, err := translate.New(cfg, m, log)
+	tr, err := translate.New(cfg, m, log, opts...)
 	if err != nil {
 		return nil, err
 	}

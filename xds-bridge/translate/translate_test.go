@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	golang "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
@@ -11,6 +13,7 @@ import (
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/govoy/govoy/filters/plugin/chainpb"
 	"github.com/govoy/govoy/xds-bridge/client/rpcpb"
@@ -237,5 +240,32 @@ func TestInvalidEndpointIsNotServed(t *testing.T) {
 				t.Fatal("invalid endpoint served")
 			}
 		}
+	}
+}
+
+func TestChainCheckNamesTheField(t *testing.T) {
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	_, err = New(cfg, nil, nil, WithChainCheck(func(a *anypb.Any) error {
+		c := &chainpb.Chain{}
+		if err := a.UnmarshalTo(c); err != nil {
+			return err
+		}
+		for _, p := range c.GetPlugins() {
+			seen = append(seen, p.GetName())
+			if p.GetDisabled() {
+				return errors.New("refused")
+			}
+		}
+		return nil
+	}))
+	if err == nil || !strings.Contains(err.Error(), "listeners[0].virtual_hosts[0].routes[0].chain: refused") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(seen) != 2 {
+		t.Fatalf("checked plugins %v, want the filter-level and the route-level key_auth", seen)
 	}
 }

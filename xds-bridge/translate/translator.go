@@ -13,6 +13,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/govoy/govoy/xds-bridge/admin/metrics"
 	"github.com/govoy/govoy/xds-bridge/config"
@@ -42,6 +43,8 @@ type Translator struct {
 	groups        map[string]*group
 	mux           *cachev3.MuxCache
 
+	chainCheck ChainCheck
+
 	mu       sync.Mutex // serializes Apply; guards the sets below
 	http     map[string]bool
 	grpc     map[string]bool
@@ -49,8 +52,18 @@ type Translator struct {
 	lastTime time.Time
 }
 
+// ChainCheck parses a plugin chain (the golang filter's plugin_config or a route's govoy entry) the
+// way govoy.so will; govoy-xds passes plugin.ParseChain with every govoy.so plugin linked in.
+type ChainCheck func(*anypb.Any) error
+
+// Option configures a Translator.
+type Option func(*Translator)
+
+// WithChainCheck rejects, at start-up, configs whose plugin chains govoy.so would refuse.
+func WithChainCheck(c ChainCheck) Option { return func(t *Translator) { t.chainCheck = c } }
+
 // New builds the caches and the static resources (listeners, ECDS) of cfg.
-func New(cfg *config.Config, m *metrics.Metrics, log *zap.Logger) (*Translator, error) {
+func New(cfg *config.Config, m *metrics.Metrics, log *zap.Logger, opts ...Option) (*Translator, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -68,6 +81,12 @@ func New(cfg *config.Config, m *metrics.Metrics, log *zap.Logger) (*Translator, 
 		cds: lc(resource.ClusterType), eds: lc(resource.EndpointType), rpc: lc(RpcServiceType),
 		groups: map[string]*group{},
 		http:   map[string]bool{}, grpc: map[string]bool{},
+	}
+	for _, o := range opts {
+		o(t)
+	}
+	if err := t.checkChains(); err != nil {
+		return nil, err
 	}
 	t.groups[DefaultGroup] = &group{name: DefaultGroup}
 	for _, g := range cfg.GetNodeGroups() {
@@ -120,6 +139,39 @@ func New(cfg *config.Config, m *metrics.Metrics, log *zap.Logger) (*Translator, 
 		Caches:        caches,
 	}
 	return t, nil
+}
+
+// checkChains runs the chain check on every filter- and route-level chain, naming the config field.
+func (t *Translator) checkChains() error {
+	if t.chainCheck == nil {
+		return nil
+	}
+	for i, l := range t.cfg.GetListeners() {
+		if l.GetGovoy() != nil {
+			a, err := anypb.New(l.GetGovoy().GetChain())
+			if err == nil {
+				err = t.chainCheck(a)
+			}
+			if err != nil {
+				return fmt.Errorf("listeners[%d].govoy.chain: %w", i, err)
+			}
+		}
+		for j, vh := range l.GetVirtualHosts() {
+			for k, r := range vh.GetRoutes() {
+				if r.GetChain() == nil {
+					continue
+				}
+				a, err := anypb.New(r.GetChain())
+				if err == nil {
+					err = t.chainCheck(a)
+				}
+				if err != nil {
+					return fmt.Errorf("listeners[%d].virtual_hosts[%d].routes[%d].chain: %w", i, j, k, err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func listenerIn(l *config.Listener, g *group) bool {

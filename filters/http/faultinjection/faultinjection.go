@@ -13,6 +13,7 @@ import (
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"github.com/govoy/govoy/filters/http/faultinjection/faultpb"
+	"github.com/govoy/govoy/filters/http/internal/match"
 	"github.com/govoy/govoy/filters/plugin"
 	"google.golang.org/protobuf/proto"
 )
@@ -50,10 +51,19 @@ func (Plugin) Order() int                 { return plugin.OrderTraffic + 10 }
 func (Plugin) ConfigProto() proto.Message { return &faultpb.FaultInjection{} }
 
 // AsyncPhases declares the decode header phase async because a delay must wait without blocking
-// the Envoy worker. The plugin API declares async phases per plugin kind, not per config, so a
-// chain with fault_injection goes async in that phase even for requests that get no delay; see
-// README.md ("Cost").
+// the Envoy worker. It is the upper bound: each parsed config narrows it (config.AsyncPhases), so
+// only configs that can delay a request pay for the goroutine; see README.md ("Cost").
 func (Plugin) AsyncPhases() plugin.Phase { return plugin.PhaseDecodeHeaders }
+
+// AsyncPhases is read by the chain once, at parse time: the decode header phase goes to a goroutine
+// only when a delay (fixed, or from the request header) can happen. Abort-only configs, and delays
+// drawn with a 0% share (headers can only lower it), stay on the Envoy worker.
+func (c *config) AsyncPhases() plugin.Phase {
+	if c.hasDelay && c.delayPct.ppm > 0 {
+		return plugin.PhaseDecodeHeaders
+	}
+	return 0
+}
 
 // fraction is a probability in parts per million, plus the denominator header percentages use.
 type fraction struct {
@@ -119,7 +129,7 @@ func (f fraction) sample() bool {
 
 // config is the parsed, immutable plugin config plus its shared active-fault count.
 type config struct {
-	headers   []headerMatcher
+	headers   []match.Matcher
 	consumers map[string]struct{}
 
 	hasDelay       bool
@@ -152,7 +162,7 @@ func (Plugin) Parse(msg proto.Message, pc plugin.ParseContext) (any, error) {
 		c.maxActive = int64(n)
 	}
 	var err error
-	if c.headers, err = compileHeaderMatchers(m.GetHeaders()); err != nil {
+	if c.headers, err = match.CompileAll(m.GetHeaders(), "headers", true); err != nil {
 		return nil, err
 	}
 	if len(m.GetConsumers()) > 0 {
@@ -228,7 +238,7 @@ func (c *config) matches(headers api.RequestHeaderMap, consumer *plugin.Consumer
 			return false
 		}
 	}
-	return matchHeaders(c.headers, headers)
+	return match.Headers(c.headers, headers)
 }
 
 // delayFor returns the delay this request gets (0: none).
@@ -318,8 +328,8 @@ func (f *filter) DecodeHeaders(headers api.RequestHeaderMap, _ bool) plugin.Resu
 	f.active = true
 	if delay > 0 {
 		c.delays.Increment(1)
-		// This phase runs on a goroutine (AsyncPhases), so waiting does not block the worker; the
-		// number of waiting goroutines is bounded by max_active_faults.
+		// A delay is only possible with a config whose AsyncPhases put this phase on a goroutine,
+		// so waiting does not block the worker; waiting goroutines are bounded by max_active_faults.
 		t := time.NewTimer(delay)
 		<-t.C
 	}

@@ -248,6 +248,39 @@ func TestFixedDelayRunsAsync(t *testing.T) {
 	}
 }
 
+// TestOnlyDelayingConfigsGoAsync: the chain takes the goroutine hop only for configs that can delay.
+func TestOnlyDelayingConfigsGoAsync(t *testing.T) {
+	headerDelay := &faultpb.Delay{DelayType: &faultpb.Delay_HeaderDelay{HeaderDelay: &faultpb.HeaderDelay{}}, Percentage: pct(100)}
+	fixedDelay := func(p float64) *faultpb.Delay {
+		return &faultpb.Delay{DelayType: &faultpb.Delay_FixedDelay{FixedDelay: durationpb.New(time.Millisecond)}, Percentage: pct(p)}
+	}
+	for _, c := range []struct {
+		name   string
+		cfg    *faultpb.FaultInjection
+		status int
+		async  bool
+	}{
+		{"abort always", &faultpb.FaultInjection{Abort: abortCfg(503, 100)}, 503, false},
+		{"abort never", &faultpb.FaultInjection{Abort: abortCfg(503, 0)}, 200, false},
+		{"abort from header", &faultpb.FaultInjection{Abort: &faultpb.Abort{ErrorType: &faultpb.Abort_HeaderAbort{HeaderAbort: &faultpb.HeaderAbort{}}, Percentage: pct(100)}}, 200, false},
+		{"fixed delay 0%", &faultpb.FaultInjection{Delay: fixedDelay(0), Abort: abortCfg(503, 100)}, 503, false},
+		{"fixed delay", &faultpb.FaultInjection{Delay: fixedDelay(100)}, 200, true},
+		// No delay header on the request, but one could come: the phase must be async.
+		{"header delay", &faultpb.FaultInjection{Delay: headerDelay}, 200, true},
+	} {
+		host, cfg := setup(t, fault(c.cfg))
+		before := plugin.AsyncRuns()
+		res := host.Do(t, cfg, mockhost.Request{}, ok200)
+		if res.Status != c.status {
+			t.Errorf("%s: status %d, want %d", c.name, res.Status, c.status)
+		}
+		went := len(res.Running) > 0
+		if went != c.async || (plugin.AsyncRuns() != before) != c.async {
+			t.Errorf("%s: running %q, goroutines %d; want async %v", c.name, res.Running, plugin.AsyncRuns()-before, c.async)
+		}
+	}
+}
+
 func TestMaxActiveFaults(t *testing.T) {
 	host, cfg := setup(t,
 		fault(&faultpb.FaultInjection{Abort: abortCfg(503, 100), MaxActiveFaults: 1}),

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+	"github.com/govoy/govoy/filters/http/internal/match"
 	"github.com/govoy/govoy/filters/http/tagging/taggingpb"
 	"github.com/govoy/govoy/filters/plugin"
 	"google.golang.org/protobuf/proto"
@@ -50,8 +51,8 @@ const (
 
 type rule struct {
 	tag       string
-	headers   []stringMatcher
-	cookies   []stringMatcher
+	headers   []match.Matcher
+	cookies   []match.Matcher
 	consumers map[string]struct{}
 	labels    map[string]string
 	// percentage rules own buckets [lo, hi)
@@ -111,10 +112,10 @@ func (Plugin) Parse(msg proto.Message, pc plugin.ParseContext) (any, error) {
 		field := fmt.Sprintf("rules[%d]", i)
 		nr := rule{tag: r.GetTag()}
 		var err error
-		if nr.headers, err = compileMatchers(r.GetHeaders(), field+".headers", true); err != nil {
+		if nr.headers, err = match.CompileAll(r.GetHeaders(), field+".headers", true); err != nil {
 			return nil, err
 		}
-		if nr.cookies, err = compileMatchers(r.GetCookies(), field+".cookies", false); err != nil {
+		if nr.cookies, err = match.CompileAll(r.GetCookies(), field+".cookies", false); err != nil {
 			return nil, err
 		}
 		if len(nr.cookies) > 0 {
@@ -223,15 +224,8 @@ func (c *config) bucket(h api.RequestHeaderMap, ck map[string][]string, consumer
 }
 
 func (r *rule) matches(h api.RequestHeaderMap, ck map[string][]string, consumer *plugin.Consumer, bucket func() (uint64, bool)) bool {
-	for _, m := range r.headers {
-		if !m.matches(h.Values(m.name)) {
-			return false
-		}
-	}
-	for _, m := range r.cookies {
-		if !m.matches(ck[m.name]) {
-			return false
-		}
+	if !match.Headers(r.headers, h) || !match.Cookies(r.cookies, ck) {
+		return false
 	}
 	if r.consumers != nil || r.labels != nil {
 		if consumer == nil {
@@ -271,7 +265,7 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, _ bool) plugin.Result {
 	}
 	var ck map[string][]string
 	if c.needCookies {
-		ck = cookies(h.Values("cookie"))
+		ck = match.ParseCookies(h.Values("cookie"))
 	}
 	consumer := f.h.Consumer()
 	var (

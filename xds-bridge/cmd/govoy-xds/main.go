@@ -17,6 +17,7 @@ import (
 
 	"github.com/govoy/govoy/xds-bridge/config"
 	"github.com/govoy/govoy/xds-bridge/server"
+	"github.com/govoy/govoy/xds-bridge/translate"
 )
 
 func main() {
@@ -59,7 +60,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, started func(*ser
 	if err != nil {
 		return err
 	}
-	b, err := server.NewBridge(ctx, cfg, log)
+	b, err := server.NewBridge(ctx, cfg, log, translate.WithChainCheck(checkChain))
 	if err != nil {
 		return err
 	}

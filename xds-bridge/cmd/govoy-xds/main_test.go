@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +38,18 @@ func TestInvalidConfigStopsStartup(t *testing.T) {
 		`{xds: {address: "127.0.0.1:0"}, sources: [{name: z, zookeeper: {servers: ["127.0.0.1:1"], roots: [/nope]}}]}`)}, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "zookeeper.roots[0]") {
 		t.Fatalf("err = %v, want it to name zookeeper.roots[0]", err)
+	}
+	err = run(context.Background(), []string{"-config", writeConfig(t, `
+xds: {address: "127.0.0.1:0"}
+sources: [{name: f, file: {path: "embedded:demo"}}]
+listeners:
+- name: ingress
+  port: 10000
+  govoy: {chain: {plugins: [{name: no_such_plugin}]}}
+  service_virtual_hosts: true
+`)}, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "listeners[0].govoy.chain") || !strings.Contains(err.Error(), "no_such_plugin") {
+		t.Fatalf("err = %v, want it to name listeners[0].govoy.chain and the plugin", err)
 	}
 	var out bytes.Buffer
 	if err := run(context.Background(), nil, &out, nil); err == nil {
@@ -88,4 +104,42 @@ listeners: [{name: ingress, port: 10000, service_virtual_hosts: true}]
 	if err := <-done; err != nil {
 		t.Fatalf("run after cancel: %v", err)
 	}
+}
+
+// govoy-xds must parse chains with exactly the plugins govoy.so links.
+func TestSamePluginsAsGovoySO(t *testing.T) {
+	so := blankImports(t, filepath.Join("..", "..", "..", "filters", "cmd", "govoy"))
+	here := blankImports(t, ".")
+	if len(so) == 0 {
+		t.Fatal("filters/cmd/govoy blank-imports no Govoy plugin package")
+	}
+	if strings.Join(so, "\n") != strings.Join(here, "\n") {
+		t.Fatalf("blank imports differ:\nfilters/cmd/govoy: %v\nxds-bridge/cmd/govoy-xds: %v", so, here)
+	}
+}
+
+func blankImports(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range af.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			if im.Name != nil && im.Name.Name == "_" && strings.HasPrefix(p, "github.com/govoy/govoy/") {
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

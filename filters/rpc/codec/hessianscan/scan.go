@@ -215,16 +215,19 @@ func (s *Scanner) strLen(tag byte) (n int, final bool, err error) {
 // String reads a string or null. null is reported with ok == false. Unless the string is chunked or
 // holds surrogate pairs, the result points into the scanned bytes and costs no allocation.
 func (s *Scanner) String() (str string, ok bool, err error) {
-	tag, err := s.byte()
-	if err != nil {
-		return "", false, err
+	if s.pos >= len(s.b) {
+		return "", false, s.errf(ErrTruncated, "need a string")
 	}
-	if tag == 'N' {
-		return "", false, nil
-	}
-	n, final, err := s.strLen(tag)
-	if err != nil {
-		return "", false, err
+	tag := s.b[s.pos]
+	s.pos++
+	n, final := int(tag), true
+	if tag > 0x1f { // not a short string: the common case is handled without a call
+		if tag == 'N' {
+			return "", false, nil
+		}
+		if n, final, err = s.strLen(tag); err != nil {
+			return "", false, err
+		}
 	}
 	start := s.pos
 	sur, err := s.chars(n)
@@ -390,10 +393,12 @@ func (s *Scanner) Skip() error {
 }
 
 func (s *Scanner) skipValue() error {
-	tag, err := s.byte()
-	if err != nil {
-		return err
+	if s.pos >= len(s.b) {
+		return s.errf(ErrTruncated, "need a value")
 	}
+	tag := s.b[s.pos]
+	s.pos++
+	var err error
 	switch {
 	case tag <= 0x1f, tag >= 0x30 && tag <= 0x33, tag == 'R', tag == 'S':
 		s.pos--
