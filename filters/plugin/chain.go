@@ -112,42 +112,43 @@ func newChainFilter(config any, cb api.FilterCallbackHandler) api.StreamFilter {
 		cfg = &ChainConfig{err: fmt.Errorf("govoy: filter config is %T, not a plugin chain", config)}
 	}
 	if cfg.err != nil {
-		f := newRunner(cfg, cb)
-		return &f
+		f := &chainFilter{}
+		f.init(cfg, cb)
+		return f
 	}
-	// Each case builds the runner in its composite literal, so the pointer stores into the new
-	// object need no write barriers.
 	var f *chainFilter
 	switch n := len(cfg.run); {
 	case n == 0:
 		return emptyChain
 	case n == 1:
-		a := &chainFilter1{chainFilter: newRunner(cfg, cb)}
+		a := &chainFilter1{}
 		a.filters = a.slots[:]
 		f = &a.chainFilter
 	case n == 2:
-		a := &chainFilter2{chainFilter: newRunner(cfg, cb)}
+		a := &chainFilter2{}
 		a.filters = a.slots[:]
 		f = &a.chainFilter
 	case n <= 4:
-		a := &chainFilter4{chainFilter: newRunner(cfg, cb)}
+		a := &chainFilter4{}
 		a.filters = a.slots[:n]
 		f = &a.chainFilter
 	case n <= 8:
-		a := &chainFilter8{chainFilter: newRunner(cfg, cb)}
+		a := &chainFilter8{}
 		a.filters = a.slots[:n]
 		f = &a.chainFilter
 	default:
-		r := newRunner(cfg, cb)
-		f = &r
-		f.filters = make([]Filter, n)
+		f = &chainFilter{filters: make([]Filter, n)}
 	}
+	f.init(cfg, cb)
 	f.newFilters()
 	return f
 }
 
-func newRunner(cfg *ChainConfig, cb api.FilterCallbackHandler) chainFilter {
-	return chainFilter{cfg: cfg, cb: cb, decWait: -1, encWait: -1, decCur: -1, encCur: -1}
+// init sets the fields field by field: copying a whole chainFilter value in would cost a bulk write
+// barrier (wbMove) while the GC marks.
+func (f *chainFilter) init(cfg *ChainConfig, cb api.FilterCallbackHandler) {
+	f.cfg, f.cb = cfg, cb
+	f.decWait, f.encWait, f.decCur, f.encCur = -1, -1, -1, -1
 }
 
 // newFilters creates the plugins' filters; a panic leaves none, and DecodeHeaders answers 500.

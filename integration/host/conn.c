@@ -572,6 +572,10 @@ void router_exchange(stream_t* s) {
     bridge_exchange(s, cl); // --tcp-bridge: the golang HTTP-TCP bridge is the upstream
     return;
   }
+  if (g_bench) {
+    bench_upstream_response(s); // --bench: a synthetic upstream, no socket
+    return;
+  }
   buf_t req = {0};
   hdr_t* method = hm_get(&s->req_headers, ":method", 7);
   hdr_t* path = hm_get(&s->req_headers, ":path", 5);

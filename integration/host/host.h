@@ -363,4 +363,15 @@ void stream_finish(stream_t* s);
 extern char g_upstream_host[64];
 extern int g_upstream_port;
 
+/* ---------- in-process benchmark (bench.c) ---------- */
+extern int g_bench;
+extern long g_bench_n, g_bench_warmup;
+extern size_t g_bench_body;
+extern const char* g_bench_path;
+extern const char* g_bench_name;
+void bench_add_header(const char* kv);
+void bench_set_status(int code);
+void bench_upstream_response(stream_t* s);
+int bench_run(void);
+
 #endif

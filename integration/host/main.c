@@ -5,6 +5,10 @@
 //           [--listen 127.0.0.1:0] [--admin 127.0.0.1:0] [--buffer-limit 1048576]
 //           [--log-level info] [--dso-kinds http,network,cluster,bridge]
 //   abihost --noop-filter --upstream 127.0.0.1:8080   (benchmark baseline: a no-op C filter)
+//   abihost --bench N [--bench-warmup N] [--bench-header K:V]... [--bench-body BYTES]
+//           [--bench-path /p] [--bench-name NAME] [--bench-status CODE] (--so ... | --noop-filter)
+//       in-process benchmark: N synthetic requests per worker, no sockets (bench.c); prints
+//       "BENCH name=... ns_per_request=... requests_per_s=..."
 //   abihost --network --so x.so --plugin-name NAME --config cfg.pb   (golang network filter)
 //   ... --cluster-specifier cs.pb --cluster canary=127.0.0.1:9000 [--default-cluster NAME]
 //       (golang cluster specifier picks among --upstream, named "upstream", and --cluster ones)
@@ -260,7 +264,9 @@ static void usage(void) {
           "[--log-level LEVEL] [--dso-kinds http,network,cluster,bridge] [--noop-filter] "
           "[--network [--library-id ID]] [--cluster-specifier ANY_FILE] "
           "[--cluster NAME=HOST:PORT]... [--default-cluster NAME] "
-          "[--tcp-bridge ANY_FILE --bridge-plugin-name NAME] [--version]\n");
+          "[--tcp-bridge ANY_FILE --bridge-plugin-name NAME] [--bench N [--bench-warmup N] "
+          "[--bench-header K:V]... [--bench-body BYTES] [--bench-path /P] [--bench-name NAME] "
+          "[--bench-status CODE]] [--version]\n");
 }
 
 int main(int argc, char** argv) {
@@ -333,6 +339,41 @@ int main(int argc, char** argv) {
       if (!*v)
         die("--plugin-name: must not be empty");
       g_config.plugin_name = (char*)v;
+    } else if (!strcmp(a, "--bench")) {
+      char* end;
+      long n = strtol(v, &end, 10);
+      if (*end || n < 1 || n > 100000000)
+        die("--bench: want 1..100000000 requests per worker, got %s", v);
+      g_bench = 1;
+      g_bench_n = n;
+    } else if (!strcmp(a, "--bench-warmup")) {
+      char* end;
+      long n = strtol(v, &end, 10);
+      if (*end || n < 0 || n > 100000000)
+        die("--bench-warmup: want 0..100000000 requests per worker, got %s", v);
+      g_bench_warmup = n;
+    } else if (!strcmp(a, "--bench-body")) {
+      char* end;
+      long n = strtol(v, &end, 10);
+      if (*end || n < 0 || n > (1L << 24))
+        die("--bench-body: want 0..16777216 bytes, got %s", v);
+      g_bench_body = (size_t)n;
+    } else if (!strcmp(a, "--bench-header")) {
+      bench_add_header(v);
+    } else if (!strcmp(a, "--bench-path")) {
+      if (v[0] != '/')
+        die("--bench-path: must start with '/', got %s", v);
+      g_bench_path = v;
+    } else if (!strcmp(a, "--bench-name")) {
+      if (!*v || strchr(v, ' '))
+        die("--bench-name: want a non-empty name without spaces, got '%s'", v);
+      g_bench_name = v;
+    } else if (!strcmp(a, "--bench-status")) {
+      char* end;
+      long n = strtol(v, &end, 10);
+      if (*end || n < 100 || n > 599)
+        die("--bench-status: want an HTTP status 100..599, got %s", v);
+      bench_set_status((int)n);
     } else if (!strcmp(a, "--dso-kinds")) {
       kinds = v;
     } else if (!strcmp(a, "--concurrency")) {
@@ -372,6 +413,10 @@ int main(int argc, char** argv) {
     die("--route: per-route configs exist only for the HTTP filter, not with --network");
   if (g_network && g_noop)
     die("--network: cannot be combined with --noop-filter");
+  if (g_bench && g_network)
+    die("--bench: only with the HTTP filter, not with --network");
+  if (g_bench && !upstream)
+    upstream = "127.0.0.1:1"; // never dialled: the router answers with a synthetic response
   if (!upstream && !g_network)
     die("--upstream: required (HOST:PORT of the upstream HTTP server)");
   if (upstream) {
@@ -497,6 +542,19 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (g_bench) {
+    // Workers without an event loop: each runs the benchmark on its own thread (bench.c).
+    g_workers = calloc(g_concurrency, sizeof(worker_t*));
+    for (uint32_t i = 0; i < g_concurrency; i++) {
+      worker_t* w = calloc(1, sizeof(*w));
+      g_workers[i] = w;
+      w->id = (int)i;
+      snprintf(w->name, sizeof(w->name), "worker_%u", i);
+      w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      pthread_mutex_init(&w->mu, NULL);
+    }
+    return bench_run();
+  }
   int lfd0 = listen_on("--listen", lhost, lport, 1);
   lport = bound_port(lfd0);
   int afd = listen_on("--admin", ahost, aport, 0);

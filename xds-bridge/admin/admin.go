@@ -21,8 +21,8 @@ type State struct {
 	Metrics *metrics.Metrics
 	// Ready reports whether every source finished its first full sync and it was applied.
 	Ready func() bool
-	// ConfigDump returns what each node was sent (JSON-encodable).
-	ConfigDump func() any
+	// ConfigDump returns what each node was sent (JSON-encodable); node, if not empty, selects one node id.
+	ConfigDump func(node string) any
 	// Sources returns the status of every source (JSON-encodable).
 	Sources func() any
 }
@@ -41,8 +41,8 @@ func Handler(st State) http.Handler {
 		_, _ = fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(st.Metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /debug/config_dump", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, st.ConfigDump())
+	mux.HandleFunc("GET /debug/config_dump", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, st.ConfigDump(r.URL.Query().Get("node")))
 	})
 	mux.HandleFunc("GET /debug/sources", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, st.Sources())

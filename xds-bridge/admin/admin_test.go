@@ -18,7 +18,7 @@ func TestEndpoints(t *testing.T) {
 	srv := httptest.NewServer(Handler(State{
 		Metrics:    m,
 		Ready:      ready.Load,
-		ConfigDump: func() any { return map[string]string{"node": "envoy-1"} },
+		ConfigDump: func(node string) any { return map[string]string{"node": "envoy-1", "asked": node} },
 		Sources:    func() any { return []string{"zk"} },
 	}))
 	defer srv.Close()
@@ -44,7 +44,7 @@ func TestEndpoints(t *testing.T) {
 	if _, body := get("/metrics"); !strings.Contains(body, `govoy_xds_nacks_total{type_url="type.googleapis.com/envoy.config.listener.v3.Listener"} 1`) {
 		t.Fatalf("metrics:\n%s", body)
 	}
-	if _, body := get("/debug/config_dump"); !strings.Contains(body, `"envoy-1"`) {
+	if _, body := get("/debug/config_dump?node=envoy-2"); !strings.Contains(body, `"envoy-1"`) || !strings.Contains(body, `"envoy-2"`) {
 		t.Fatalf("config_dump: %s", body)
 	}
 	if _, body := get("/debug/sources"); !strings.Contains(body, `"zk"`) {

@@ -947,7 +947,7 @@ func (x *Protection) GetReleaseAfter() *durationpb.Duration {
 
 type Golang struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// library_path of the golang filter (default /usr/local/lib/govoy.so).
+	// library_path of the golang filter (default /etc/envoy/govoy.so, where images/envoy puts it).
 	LibraryPath   string `protobuf:"bytes,1,opt,name=library_path,json=libraryPath,proto3" json:"library_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

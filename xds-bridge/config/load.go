@@ -17,7 +17,7 @@ const (
 	DefaultAdminAddress = "127.0.0.1:9902"
 	DefaultDebounce     = 25 * time.Millisecond
 	DefaultMaxDelay     = 50 * time.Millisecond
-	DefaultLibraryPath  = "/usr/local/lib/govoy.so"
+	DefaultLibraryPath  = "/etc/envoy/govoy.so" // where images/envoy puts it
 	DefaultBindAddress  = "127.0.0.1"
 )
 

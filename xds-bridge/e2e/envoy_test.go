@@ -145,7 +145,7 @@ func TestEnvoyFollowsRegistry(t *testing.T) {
 			if !strings.Contains(body, "connection lost") {
 				t.Fatalf("/debug/sources does not show the error: %s", body)
 			}
-			_, body, _ = get(fmt.Sprintf("http://%s/debug/config_dump", br.AdminAddr()), "")
+			_, body, _ = get(fmt.Sprintf("http://%s/debug/config_dump?node=%s", br.AdminAddr(), node), "")
 			if !strings.Contains(body, node) || !strings.Contains(body, `"web"`) {
 				t.Fatalf("/debug/config_dump: %s", body)
 			}

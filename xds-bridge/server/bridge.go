@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"go.uber.org/zap"
@@ -92,8 +93,12 @@ func (b *Bridge) Run(ctx context.Context, sources []model.Source) error {
 		errc <- admin.Serve(ctx, config.AdminAddress(b.Config), admin.State{
 			Metrics: b.Metrics,
 			Ready:   b.Store.Ready,
-			ConfigDump: func() any {
-				return ConfigDump{Nodes: b.Server.Nodes(), Held: b.Store.Held()}
+			ConfigDump: func(node string) any {
+				nodes := b.Server.Nodes()
+				if node != "" {
+					nodes = slices.DeleteFunc(nodes, func(n NodeView) bool { return n.ID != node })
+				}
+				return ConfigDump{Nodes: nodes, Held: b.Store.Held()}
 			},
 			Sources: func() any { return b.Store.SourceStatuses() },
 		}, func(a net.Addr) {

@@ -168,31 +168,41 @@ func TestSourceErrorKeepsLastGood(t *testing.T) {
 	}
 }
 
-func TestDebounceBatchesAndMaxDelay(t *testing.T) {
+func TestDebounceBatches(t *testing.T) {
 	r := newRecorder()
-	s := New(Options{Debounce: 200 * time.Millisecond, MaxDelay: 400 * time.Millisecond, Apply: r.apply})
+	s := New(Options{Debounce: 300 * time.Millisecond, MaxDelay: time.Minute, Apply: r.apply})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
-	// A steady stream of changes closer together than the debounce must still be flushed (max delay),
-	// and several changes must share a batch.
-	stop := time.After(1200 * time.Millisecond)
-	n := 0
-loop:
-	for {
-		select {
-		case <-stop:
-			break loop
-		case <-time.After(20 * time.Millisecond):
-			s.Upsert("a", svc("x", uint32(1000+n)))
-			n++
-		}
+	for n := range 50 {
+		s.Upsert("a", svc("x", uint32(1000+n)))
 	}
+	<-r.got
 	bs := r.all()
-	if len(bs) == 0 {
-		t.Fatal("no batch while changes kept coming: max_delay not enforced")
+	if len(bs) != 1 {
+		t.Fatalf("%d batches for a burst of 50 changes, want 1", len(bs))
 	}
-	if len(bs) >= n {
-		t.Fatalf("%d batches for %d changes: no debouncing", len(bs), n)
+	if x := bs[0].Upserted["x"]; x == nil || x.Endpoints[0].Port != 1049 {
+		t.Fatalf("batch = %+v, want the last state (port 1049)", bs[0])
+	}
+}
+
+func TestMaxDelayBoundsDebounce(t *testing.T) {
+	r := newRecorder()
+	// The quiet period never comes (changes every 20ms, debounce 10s): only max_delay can flush.
+	s := New(Options{Debounce: 10 * time.Second, MaxDelay: 200 * time.Millisecond, Apply: r.apply})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	deadline := time.After(5 * time.Second)
+	for n := 0; ; n++ {
+		s.Upsert("a", svc("x", uint32(1000+n%50000)))
+		select {
+		case <-r.got:
+			return
+		case <-deadline:
+			t.Fatal("no batch while changes kept coming: max_delay not enforced")
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -45,11 +46,18 @@ type Translator struct {
 
 	chainCheck ChainCheck
 
-	mu       sync.Mutex // serializes Apply; guards the sets below
-	http     map[string]bool
-	grpc     map[string]bool
-	lastSeq  uint64
-	lastTime time.Time
+	mu   sync.Mutex // serializes Apply; guards the sets below
+	http map[string]bool
+	grpc map[string]bool
+
+	// last is read by xDS server callbacks while Apply may hold mu and block on a watch channel
+	// that only those callbacks drain, so it must not take mu.
+	last atomic.Pointer[applied]
+}
+
+type applied struct {
+	seq   uint64
+	first time.Time
 }
 
 // ChainCheck parses a plugin chain (the golang filter's plugin_config or a route's govoy entry) the
@@ -230,9 +238,10 @@ func (t *Translator) Caches() map[string]*cachev3.LinearCache {
 
 // LastApplied returns the sequence number of the last batch applied and when its oldest change was seen.
 func (t *Translator) LastApplied() (uint64, time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.lastSeq, t.lastTime
+	if a := t.last.Load(); a != nil {
+		return a.seq, a.first
+	}
+	return 0, time.Time{}
 }
 
 // Apply updates the caches for one store batch. Only changed services are rebuilt; routes and
@@ -299,7 +308,7 @@ func (t *Translator) Apply(b store.Batch) {
 			}
 		}
 	}
-	t.lastSeq, t.lastTime = b.Seq, b.FirstChange
+	t.last.Store(&applied{seq: b.Seq, first: b.FirstChange})
 }
 
 func (t *Translator) check(typeURL, name string, m interface{ ValidateAll() error }) error {

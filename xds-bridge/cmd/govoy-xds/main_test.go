@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govoy/govoy/xds-bridge/config"
 	"github.com/govoy/govoy/xds-bridge/server"
+	"github.com/govoy/govoy/xds-bridge/translate"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -142,4 +144,15 @@ func blankImports(t *testing.T, dir string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// The shipped example must load and translate (chains included).
+func TestExampleConfig(t *testing.T) {
+	cfg, err := config.Load("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := translate.New(cfg, nil, nil, translate.WithChainCheck(checkChain)); err != nil {
+		t.Fatal(err)
+	}
 }

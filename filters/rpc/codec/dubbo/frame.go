@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	hessian "github.com/apache/dubbo-go-hessian2"
@@ -230,14 +231,11 @@ func countParams(desc string) (int, error) {
 		case 'Z', 'B', 'C', 'D', 'F', 'I', 'J', 'S':
 			i++
 		case 'L':
-			j := i + 1
-			for j < len(desc) && desc[j] != ';' {
-				j++
-			}
-			if j == len(desc) {
+			j := strings.IndexByte(desc[i+1:], ';')
+			if j < 0 {
 				return 0, fmt.Errorf("class type at %d lacks ';'", i)
 			}
-			i = j + 1
+			i += j + 2
 		default:
 			return 0, fmt.Errorf("unknown type letter %q at %d", desc[i], i)
 		}

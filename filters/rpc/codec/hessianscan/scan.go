@@ -160,6 +160,11 @@ func (s *Scanner) chars(n int) (surrogates bool, err error) {
 		p += 8
 		n -= 8
 	}
+	// Short tail (or short string): one masked load covers it when 8 bytes are readable.
+	if n > 0 && n < 8 && len(b)-p >= 8 && binary.LittleEndian.Uint64(b[p:])&(0x8080808080808080>>(64-8*n)) == 0 {
+		s.pos = p + n
+		return false, nil
+	}
 	for n > 0 {
 		if p >= len(b) {
 			return false, s.errf(ErrTruncated, "string ends %d chars early", n)
@@ -193,6 +198,22 @@ func (s *Scanner) chars(n int) (surrogates bool, err error) {
 	return surrogates, nil
 }
 
+// isASCII reports whether b holds only ASCII bytes, eight at a time.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // strLen reads the header of one string chunk. final is false for a non-final 'R' chunk.
 func (s *Scanner) strLen(tag byte) (n int, final bool, err error) {
 	switch {
@@ -221,6 +242,15 @@ func (s *Scanner) String() (str string, ok bool, err error) {
 	tag := s.b[s.pos]
 	s.pos++
 	n, final := int(tag), true
+	if tag <= 0x1f && n <= len(s.b)-s.pos && isASCII(s.b[s.pos:s.pos+n]) {
+		// Fast path: a short ASCII string (most names and attachments) is n bytes.
+		start := s.pos
+		s.pos += n
+		if n == 0 {
+			return "", true, nil
+		}
+		return unsafe.String(&s.b[start], n), true, nil
+	}
 	if tag > 0x1f { // not a short string: the common case is handled without a call
 		if tag == 'N' {
 			return "", false, nil
