@@ -1,0 +1,209 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// inprocCase is one row of the in-process benchmark (abihost --bench): the same cases as
+// BenchmarkABIHost, without sockets.
+type inprocCase struct {
+	name string
+	so   string // "" for the no-op C filter
+	args []string
+}
+
+const aliceKey = "x-api-key:0123456789abcdef-alice"
+
+func inprocCases(t testing.TB) []inprocCase {
+	t.Helper()
+	needBuild(t)
+	cfg := func(name string, b []byte) []string { return []string{"--config", writeFile(t, name, b)} }
+	sdk := append([]string{"--plugin-name", "abitest"}, cfg("sdk.pb", typedStructAny(t, "bench"))...)
+	return []inprocCase{
+		{"noop-c-filter", "", []string{"--noop-filter"}},
+		{"govoy-0-plugins", buildGovoy(t), cfg("chain0.pb", chainAny(t, `{"plugins":[]}`))},
+		{"govoy-5-plugins", pluginSO(t, fivePkgs...), append(cfg("chain5.pb", chainAny(t, fiveChain)), "--bench-header", aliceKey)},
+		{"sdk-filter-sync", testSO, sdk},
+		{"sdk-filter-async", testSO, append(append([]string{}, sdk...), "--bench-header", "x-mode:async")},
+	}
+}
+
+// benchLine is what abihost --bench prints.
+type benchLine struct {
+	failures                                int
+	nsPerReq, workerCPU, processCPU, reqPerS float64
+}
+
+var benchRe = regexp.MustCompile(`BENCH name=\S+ workers=\d+ requests=\d+ failures=(\d+) ns_per_request=(\d+) worker_cpu_ns=(\d+) process_cpu_ns=(\d+) requests_per_s=(\d+)`)
+
+func runBench(t testing.TB, c inprocCase, extra ...string) (benchLine, string, error) {
+	t.Helper()
+	args := []string{"--log-level", "error", "--bench-name", c.name}
+	if c.so != "" {
+		args = append(args, "--so", c.so)
+	}
+	args = append(append(args, c.args...), extra...)
+	out, err := exec.Command(hostBin, args...).CombinedOutput()
+	m := benchRe.FindStringSubmatch(string(out))
+	if m == nil {
+		return benchLine{}, string(out), fmt.Errorf("%s: no BENCH line (err %v):\n%s", c.name, err, tail(string(out), 2000))
+	}
+	f := func(i int) float64 { v, _ := strconv.ParseFloat(m[i], 64); return v }
+	l := benchLine{failures: int(f(1)), nsPerReq: f(2), workerCPU: f(3), processCPU: f(4), reqPerS: f(5)}
+	return l, string(out), err
+}
+
+// TestBenchMode checks the in-process benchmark runs every case to a 200 through the real ABI,
+// and that it notices a request ending with another status (no key: key_auth's 401).
+func TestBenchMode(t *testing.T) {
+	cases := inprocCases(t)
+	for _, c := range cases {
+		l, out, err := runBench(t, c, "--bench", "300", "--concurrency", "2")
+		if err != nil || l.failures != 0 || l.nsPerReq <= 0 {
+			t.Fatalf("%s: err %v, failures %d:\n%s", c.name, err, l.failures, tail(out, 2000))
+		}
+	}
+	five := cases[2]
+	noKey := inprocCase{five.name, five.so, five.args[:2]} // the chain config without the key header
+	l, out, err := runBench(t, noKey, "--bench", "50", "--concurrency", "1")
+	if err == nil || l.failures != 50 || !strings.Contains(out, "status 401, want 200") {
+		t.Fatalf("without a key: want 50 failures (401) and a non-zero exit, got err %v failures %d:\n%s", err, l.failures, tail(out, 2000))
+	}
+	if l, out, err = runBench(t, noKey, "--bench", "50", "--concurrency", "1", "--bench-status", "401"); err != nil || l.failures != 0 {
+		t.Fatalf("without a key, expecting 401: err %v failures %d:\n%s", err, l.failures, tail(out, 2000))
+	}
+	if _, out, err = runBench(t, cases[0], "--bench", "0"); err == nil || !strings.Contains(out, "--bench: want 1..") {
+		t.Fatalf("--bench 0: want a clear error, got %v:\n%s", err, out)
+	}
+}
+
+func envInt(t testing.TB, name string, def, min int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min {
+		t.Fatalf("%s: want an integer >= %d, got %q", name, min, v)
+	}
+	return n
+}
+
+func median(v []float64) float64 {
+	s := append([]float64{}, v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// TestInProcessTable (benchmarks/abi/inproc.sh; not in normal CI): every case ROUNDS times,
+// interleaved so machine load hits all rows alike, GOVOY_ABI_INPROC_N requests per worker on
+// 2 workers. Prints a markdown table of medians and the deltas against the no-op C filter.
+func TestInProcessTable(t *testing.T) {
+	if os.Getenv("GOVOY_ABI_INPROC") != "1" {
+		t.Skip("in-process table runs only with GOVOY_ABI_INPROC=1 (benchmarks/abi/inproc.sh)")
+	}
+	n := envInt(t, "GOVOY_ABI_INPROC_N", 100000, 1000)
+	rounds := envInt(t, "GOVOY_ABI_INPROC_ROUNDS", 3, 1)
+	workers := envInt(t, "GOVOY_ABI_INPROC_WORKERS", 2, 1)
+	cases := inprocCases(t)
+	res := make([][]benchLine, len(cases))
+	for r := 0; r < rounds; r++ {
+		for i, c := range cases {
+			l, out, err := runBench(t, c, "--bench", strconv.Itoa(n), "--bench-warmup", strconv.Itoa(n/10),
+				"--concurrency", strconv.Itoa(workers))
+			if err != nil || l.failures != 0 {
+				t.Fatalf("%s: err %v failures %d:\n%s", c.name, err, l.failures, tail(out, 2000))
+			}
+			res[i] = append(res[i], l)
+		}
+	}
+	col := func(i int, f func(benchLine) float64) (float64, string) {
+		var v []float64
+		var s []string
+		for _, l := range res[i] {
+			v = append(v, f(l))
+			s = append(s, fmt.Sprintf("%.0f", f(l)))
+		}
+		return median(v), strings.Join(s, " / ")
+	}
+	wall := func(l benchLine) float64 { return l.nsPerReq }
+	pcpu := func(l benchLine) float64 { return l.processCPU }
+	wcpu := func(l benchLine) float64 { return l.workerCPU }
+	rps := func(l benchLine) float64 { return l.reqPerS }
+	base, _ := col(0, pcpu)
+	baseWall, _ := col(0, wall)
+	table := "| case | process CPU ns/request (median; runs) | − no-op | worker CPU ns/request | wall ns/request per worker | − no-op | requests/s |\n|---|---|---|---|---|---|---|\n"
+	for i, c := range cases {
+		pm, ps := col(i, pcpu)
+		wm, _ := col(i, wcpu)
+		lm, _ := col(i, wall)
+		rm, _ := col(i, rps)
+		table += fmt.Sprintf("| %s | %.0f (%s) | %+.0f | %.0f | %.0f | %+.0f | %.0f |\n", c.name, pm, ps, pm-base, wm, lm, lm-baseWall, rm)
+	}
+	t.Logf("%d requests per worker (+%d warm-up), %d workers, %d rounds:\n%s", n, n/10, workers, rounds, table)
+}
+
+var irRe = regexp.MustCompile(`Collected\s*:\s*(\d+)`)
+
+// callgrindIr runs the case under valgrind --tool=callgrind with one worker and returns the
+// instructions executed by the whole process (every thread, Go runtime included).
+func callgrindIr(t testing.TB, c inprocCase, n int, outFile string) float64 {
+	t.Helper()
+	args := []string{"--tool=callgrind", "--callgrind-out-file=" + outFile, hostBin, "--log-level", "error", "--bench-name", c.name}
+	if c.so != "" {
+		args = append(args, "--so", c.so)
+	}
+	args = append(append(args, c.args...), "--bench", strconv.Itoa(n), "--bench-warmup", "200", "--concurrency", "1")
+	cmd := exec.Command("valgrind", args...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	out, err := cmd.CombinedOutput()
+	m := irRe.FindStringSubmatch(string(out))
+	if err != nil || m == nil || !benchRe.MatchString(string(out)) {
+		t.Fatalf("%s: callgrind: %v:\n%s", c.name, err, tail(string(out), 3000))
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+// TestCallgrindTable (benchmarks/abi/callgrind.sh; not in normal CI): instructions per request,
+// from two runs of each case under callgrind (N1 and N2 requests, one worker): the difference
+// divided by N2−N1 cancels start-up, config parsing and warm-up. Instruction counts do not
+// depend on machine load, unlike times. Profiles stay in GOVOY_ABI_CALLGRIND_OUT if set.
+func TestCallgrindTable(t *testing.T) {
+	if os.Getenv("GOVOY_ABI_CALLGRIND") != "1" {
+		t.Skip("callgrind table runs only with GOVOY_ABI_CALLGRIND=1 (benchmarks/abi/callgrind.sh)")
+	}
+	if _, err := exec.LookPath("valgrind"); err != nil {
+		t.Fatal("valgrind is needed (apt-get install valgrind)")
+	}
+	n1 := envInt(t, "GOVOY_ABI_CALLGRIND_N1", 2000, 100)
+	n2 := envInt(t, "GOVOY_ABI_CALLGRIND_N2", 12000, n1+100)
+	dir := os.Getenv("GOVOY_ABI_CALLGRIND_OUT")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cases := inprocCases(t)
+	var base float64
+	table := "| case | instructions/request | − no-op |\n|---|---|---|\n"
+	for i, c := range cases {
+		a := callgrindIr(t, c, n1, filepath.Join(dir, c.name+".n1.callgrind"))
+		b := callgrindIr(t, c, n2, filepath.Join(dir, c.name+".n2.callgrind"))
+		per := (b - a) / float64(n2-n1)
+		if i == 0 {
+			base = per
+		}
+		table += fmt.Sprintf("| %s | %.0f | %+.0f |\n", c.name, per, per-base)
+	}
+	t.Logf("callgrind, 1 worker, (Ir(N=%d) − Ir(N=%d)) / %d; profiles in %s:\n%s", n2, n1, n2-n1, dir, table)
+}
