@@ -21,6 +21,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/govoy/govoy/integration/internal/hostbuild"
 )
 
 // Paths built once by TestMain.
@@ -53,16 +55,11 @@ func buildAll(dir string) error {
 		return err
 	}
 	repoRoot = filepath.Dir(wd)
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}} {{.Version}}", "github.com/envoyproxy/envoy").Output()
+	envoyDir, v, err := hostbuild.EnvoyModule(wd)
 	if err != nil {
-		return fmt.Errorf("go list envoy module: %w", err)
+		return err
 	}
-	f := strings.Fields(string(out))
-	if len(f) != 2 {
-		return fmt.Errorf("go list envoy module: unexpected output %q", out)
-	}
-	envoyDir := f[0]
-	envoyVers = f[1]
+	envoyVers = v
 	hostBin = filepath.Join(dir, "abihost")
 	if err := buildHost(envoyDir, envoyVers, hostBin); err != nil {
 		return err
@@ -82,24 +79,7 @@ func buildAll(dir string) error {
 
 // buildHost compiles integration/host with gcc against the pinned Envoy's api.h.
 func buildHost(envoyDir, version, out string) error {
-	if _, err := os.Stat("/usr/include/http_parser.h"); err != nil {
-		return fmt.Errorf("the ABI host needs http-parser: apt-get install libhttp-parser-dev")
-	}
-	srcs, _ := filepath.Glob("host/*.c")
-	args := []string{"-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"}
-	if os.Getenv("ABIHOST_SANITIZE") == "1" {
-		// AddressSanitizer + UBSan for the host's own C code (the Go runtime is not instrumented).
-		args = append(args, "-fsanitize=address,undefined", "-fno-omit-frame-pointer")
-	}
-	args = append(args,
-		"-I"+filepath.Join(envoyDir, "contrib/golang/common/go/api"),
-		fmt.Sprintf("-DENVOY_ABI_VERSION=%q", version), "-rdynamic", "-o", out)
-	args = append(args, srcs...)
-	args = append(args, "-ldl", "-lpthread", "-lhttp_parser")
-	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("gcc abihost: %w\n%s", err, b)
-	}
-	return nil
+	return hostbuild.Build("host", envoyDir, version, out, os.Getenv("ABIHOST_SANITIZE") == "1")
 }
 
 func needBuild(t testing.TB) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // inprocCase is one row of the in-process benchmark (abihost --bench): the same cases as
@@ -38,7 +39,7 @@ func inprocCases(t testing.TB) []inprocCase {
 
 // benchLine is what abihost --bench prints.
 type benchLine struct {
-	failures                                int
+	failures                                 int
 	nsPerReq, workerCPU, processCPU, reqPerS float64
 }
 
@@ -156,19 +157,25 @@ var irRe = regexp.MustCompile(`Collected\s*:\s*(\d+)`)
 
 // callgrindIr runs the case under valgrind --tool=callgrind with one worker and returns the
 // instructions executed by the whole process (every thread, Go runtime included).
-func callgrindIr(t testing.TB, c inprocCase, n int, outFile string) float64 {
+func callgrindIr(t testing.TB, c inprocCase, n int, outFile, gogc string) float64 {
 	t.Helper()
-	args := []string{"--tool=callgrind", "--callgrind-out-file=" + outFile, hostBin, "--log-level", "error", "--bench-name", c.name}
+	// --fair-sched: valgrind runs one thread at a time; without a fair lock, Go's spin-waits
+	// (lock2, osyield, findRunnable) spin for as long as the scheduler lets them, which made
+	// counts vary by 100k instructions per request between runs.
+	args := []string{"--tool=callgrind", "--fair-sched=yes", "--callgrind-out-file=" + outFile, hostBin, "--log-level", "error", "--bench-name", c.name}
 	if c.so != "" {
 		args = append(args, "--so", c.so)
 	}
 	args = append(append(args, c.args...), "--bench", strconv.Itoa(n), "--bench-warmup", "200", "--concurrency", "1")
 	cmd := exec.Command("valgrind", args...)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	// Callgrind asserts on signals that arrive while it handles another: Go's async
+	// preemption (SIGURG) is turned off under it.
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=2", "GODEBUG=asyncpreemptoff=1", "GOGC="+gogc)
 	out, err := cmd.CombinedOutput()
 	m := irRe.FindStringSubmatch(string(out))
 	if err != nil || m == nil || !benchRe.MatchString(string(out)) {
-		t.Fatalf("%s: callgrind: %v:\n%s", c.name, err, tail(string(out), 3000))
+		os.WriteFile(outFile+".log", out, 0o644)
+		t.Fatalf("%s: callgrind: %v (full output in %s.log):\n%s", c.name, err, outFile, tail(string(out), 3000))
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
 	return v
@@ -177,7 +184,10 @@ func callgrindIr(t testing.TB, c inprocCase, n int, outFile string) float64 {
 // TestCallgrindTable (benchmarks/abi/callgrind.sh; not in normal CI): instructions per request,
 // from two runs of each case under callgrind (N1 and N2 requests, one worker): the difference
 // divided by N2−N1 cancels start-up, config parsing and warm-up. Instruction counts do not
-// depend on machine load, unlike times. Profiles stay in GOVOY_ABI_CALLGRIND_OUT if set.
+// depend on machine load, unlike times. Each case runs with GOGC=off (the request path alone,
+// deterministic) and with the default GC (adds marking, sweeping and finalizers, which come in
+// whole cycles, so it moves a little with N). GOVOY_ABI_CALLGRIND_CASES (a regexp) picks cases;
+// profiles stay in GOVOY_ABI_CALLGRIND_OUT if set.
 func TestCallgrindTable(t *testing.T) {
 	if os.Getenv("GOVOY_ABI_CALLGRIND") != "1" {
 		t.Skip("callgrind table runs only with GOVOY_ABI_CALLGRIND=1 (benchmarks/abi/callgrind.sh)")
@@ -187,23 +197,94 @@ func TestCallgrindTable(t *testing.T) {
 	}
 	n1 := envInt(t, "GOVOY_ABI_CALLGRIND_N1", 2000, 100)
 	n2 := envInt(t, "GOVOY_ABI_CALLGRIND_N2", 12000, n1+100)
+	pick, err := regexp.Compile(os.Getenv("GOVOY_ABI_CALLGRIND_CASES"))
+	if err != nil {
+		t.Fatalf("GOVOY_ABI_CALLGRIND_CASES: %v", err)
+	}
 	dir := os.Getenv("GOVOY_ABI_CALLGRIND_OUT")
 	if dir == "" {
 		dir = t.TempDir()
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cases := inprocCases(t)
-	var base float64
-	table := "| case | instructions/request | − no-op |\n|---|---|---|\n"
-	for i, c := range cases {
-		a := callgrindIr(t, c, n1, filepath.Join(dir, c.name+".n1.callgrind"))
-		b := callgrindIr(t, c, n2, filepath.Join(dir, c.name+".n2.callgrind"))
-		per := (b - a) / float64(n2-n1)
-		if i == 0 {
-			base = per
+	var base [2]float64
+	table := "| case | instructions/request, GOGC=off | − no-op | instructions/request, default GC | − no-op |\n|---|---|---|---|---|\n"
+	for _, c := range inprocCases(t) {
+		if !pick.MatchString(c.name) {
+			continue
 		}
-		table += fmt.Sprintf("| %s | %.0f | %+.0f |\n", c.name, per, per-base)
+		var per [2]float64
+		for i, gogc := range []string{"off", "100"} {
+			a := callgrindIr(t, c, n1, filepath.Join(dir, fmt.Sprintf("%s.gogc-%s.n1.callgrind", c.name, gogc)), gogc)
+			b := callgrindIr(t, c, n2, filepath.Join(dir, fmt.Sprintf("%s.gogc-%s.n2.callgrind", c.name, gogc)), gogc)
+			per[i] = (b - a) / float64(n2-n1)
+			if c.name == "noop-c-filter" {
+				base[i] = per[i]
+			}
+		}
+		table += fmt.Sprintf("| %s | %.0f | %+.0f | %.0f | %+.0f |\n", c.name, per[0], per[0]-base[0], per[1], per[1]-base[1])
 	}
-	t.Logf("callgrind, 1 worker, (Ir(N=%d) − Ir(N=%d)) / %d; profiles in %s:\n%s", n2, n1, n2-n1, dir, table)
+	t.Logf("callgrind --fair-sched=yes, 1 worker, (Ir(N=%d) − Ir(N=%d)) / %d; profiles in %s:\n%s", n2, n1, n2-n1, dir, table)
+}
+
+// TestProfile (benchmarks/abi/profile.sh; not in normal CI): CPU profile from inside the .so
+// (GOVOY_PPROF, filters/internal/pprofenv) while abihost --bench runs the five-plugin chain on
+// 2 workers, then `go tool pprof -top`. The .so is filters/cmd/govoy plus the plugins, linked
+// with a build overlay so filters/cmd/govoy itself is not edited.
+func TestProfile(t *testing.T) {
+	if os.Getenv("GOVOY_ABI_PROFILE") != "1" {
+		t.Skip("profile runs only with GOVOY_ABI_PROFILE=1 (benchmarks/abi/profile.sh)")
+	}
+	needBuild(t)
+	secs := envInt(t, "GOVOY_ABI_PROFILE_SECONDS", 15, 2)
+	dir := os.Getenv("GOVOY_ABI_PROFILE_OUT")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var imports strings.Builder
+	imports.WriteString("package main\n\nimport (\n")
+	for _, p := range fivePkgs {
+		fmt.Fprintf(&imports, "\t_ \"github.com/govoy/govoy/filters/http/%s\"\n", p)
+	}
+	imports.WriteString(")\n")
+	extra := filepath.Join(dir, "zz_bench_plugins.go")
+	overlay := filepath.Join(dir, "overlay.json")
+	if err := os.WriteFile(extra, []byte(imports.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ov := fmt.Sprintf(`{"Replace":{%q:%q}}`, filepath.Join(repoRoot, "filters/cmd/govoy/zz_bench_plugins.go"), extra)
+	if err := os.WriteFile(overlay, []byte(ov), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	so := filepath.Join(dir, "govoy-profile.so")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-overlay", overlay, "-o", so, "./filters/cmd/govoy")
+	cmd.Dir = repoRoot
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", so, err, b)
+	}
+	prof := filepath.Join(dir, "govoy-5-plugins.pprof")
+	c := inprocCase{"govoy-5-plugins", so, []string{"--config", writeFile(t, "chain5.pb", chainAny(t, fiveChain)), "--bench-header", aliceKey}}
+	// More requests than the profile window can see: the process is killed once it is written.
+	run := exec.Command(hostBin, "--log-level", "error", "--so", so, "--bench-name", c.name, "--bench", "100000000", "--concurrency", "2")
+	run.Args = append(run.Args, c.args...)
+	run.Env = append(os.Environ(), "GOVOY_PPROF="+prof, "GOVOY_PPROF_SECONDS="+strconv.Itoa(secs))
+	errBuf := &lockedBuf{}
+	run.Stderr = errBuf
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { run.Process.Kill(); run.Wait() }()
+	for i := 0; i < (secs+30)*10 && !strings.Contains(errBuf.String(), "CPU profile written"); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(errBuf.String(), "CPU profile written") {
+		t.Fatalf("no profile after %ds: %s", secs+30, tail(errBuf.String(), 2000))
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=45", so, prof).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pprof: %v\n%s", err, top)
+	}
+	t.Logf("profile %s (%s):\n%s", prof, so, top)
 }

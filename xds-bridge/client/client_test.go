@@ -44,6 +44,13 @@ rpc_rules: [{service: "providers:demo.Greeter", method: sayHello, match: {tag: g
 	go func() { done <- b.Run(ctx, []model.Source{quiet{}}) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-b.Started()
+	// The quiet source's first Replace must land before the test upserts into the same source,
+	// or it would wipe what the test wrote.
+	for deadline := time.Now().Add(10 * time.Second); !b.Store.Ready(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bridge never became ready")
+		}
+	}
 	return b
 }
 

@@ -1,7 +1,7 @@
 package main
 
-// Every govoy plugin package, so chains are parsed by the same plugins govoy.so links. Keep this list equal
-// to the blank imports of filters/cmd/govoy (TestSamePluginsAsGovoySO fails otherwise).
+// Every govoy HTTP plugin package, so chains are parsed by the same plugins govoy.so links. Keep this list
+// equal to the filters/http/... blank imports of filters/cmd/govoy (TestSamePluginsAsGovoySO fails otherwise).
 import (
 	_ "github.com/govoy/govoy/filters/http/consumerrestriction"
 	_ "github.com/govoy/govoy/filters/http/faultinjection"

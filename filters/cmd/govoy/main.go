@@ -9,6 +9,7 @@ package main
 import (
 	envoyhttp "github.com/envoyproxy/envoy/contrib/golang/filters/http/source/go/pkg/http"
 
+	_ "github.com/govoy/govoy/filters/internal/pprofenv" // GOVOY_PPROF=file: CPU profile
 	"github.com/govoy/govoy/filters/log"
 	"github.com/govoy/govoy/filters/plugin"
 )

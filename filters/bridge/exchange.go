@@ -1,0 +1,64 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// nextID numbers requests; ids only need to be unique per upstream connection.
+var nextID atomic.Uint64
+
+// Exchange is one HTTP request and its RPC response.
+type Exchange struct {
+	id uint64
+	// refused is set when the request was refused locally: the frame sent is a heartbeat and its
+	// reply only gives the gateway the chance to set the HTTP status (Envoy v1.39.0's bridge cannot
+	// set a status when Go ends the stream from EncodeHeaders/EncodeData).
+	refused *Result
+}
+
+// Start turns r into the bytes to write upstream. A bad request still yields bytes (a heartbeat)
+// and an Exchange whose result is the 400.
+func (c *Config) Start(r Request) ([]byte, *Exchange) {
+	ex := &Exchange{id: nextID.Add(1)}
+	call, err := c.ParseRequest(r)
+	if err == nil {
+		var frame []byte
+		if frame, err = EncodeDubbo(nil, call, ex.id); err == nil {
+			return frame, ex
+		}
+		err = &BadRequestError{Field: "args", Msg: err.Error()}
+	}
+	ex.refused = BadRequest(err)
+	frame, herr := DubboHeartbeat(nil, ex.id)
+	if herr != nil { // cannot happen with the dubbo codec; keep the error visible anyway
+		ex.refused = errResult(500, "internal", fmt.Sprintf("heartbeat: %v", herr))
+	}
+	return frame, ex
+}
+
+// Refused is the local answer when the request was refused, nil otherwise.
+func (ex *Exchange) Refused() *Result { return ex.refused }
+
+// OnUpstream reads the upstream bytes received so far (all of them, from the first); end says the
+// upstream closed. It returns nil while the response is incomplete.
+func (ex *Exchange) OnUpstream(buf []byte, end bool) *Result {
+	res, err := DecodeDubbo(buf, ex.id)
+	switch {
+	case err == nil:
+		if ex.refused != nil {
+			return ex.refused
+		}
+		return res
+	case errors.Is(err, ErrIncomplete) && !end:
+		return nil
+	case errors.Is(err, ErrIncomplete):
+		if ex.refused != nil {
+			return ex.refused
+		}
+		return UpstreamFailure(fmt.Errorf("upstream closed the connection after %d bytes, before the response to request %d", len(buf), ex.id))
+	default:
+		return UpstreamFailure(err)
+	}
+}

@@ -1,0 +1,35 @@
+package integration
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo runs integration/cmd/demo (what integration/demo.sh runs) against the ABI mock host:
+// it must report each step and exit 0.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo builds govoy.so and the host again; skipped with -short")
+	}
+	needBuild(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demo")
+	cmd.Env = append(cmd.Environ(), "ENVOY_BIN=")
+	out, err := cmd.CombinedOutput()
+	s := string(out)
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, tail(s, 4000))
+	}
+	for _, want := range []string{
+		"no envoy-contrib found (ENVOY_BIN unset): running the chain in the ABI mock host",
+		"-> 401", "-> 200; upstream saw x-api-key=\"\"", "x-govoy-tag=\"canary\"", "x 429", "demo: OK",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+}
