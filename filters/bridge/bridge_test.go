@@ -210,7 +210,7 @@ func TestEncodeDubboRoundTrip(t *testing.T) {
 }
 
 // response builds a Dubbo hessian2 response frame the way providers write it.
-func response(t *testing.T, id uint64, status byte, values ...any) []byte {
+func response(t testing.TB, id uint64, status byte, values ...any) []byte {
 	t.Helper()
 	e := hessian.NewEncoder()
 	for _, v := range values {

@@ -25,13 +25,13 @@ func (c *Config) Start(r Request) ([]byte, *Exchange) {
 	call, err := c.ParseRequest(r)
 	if err == nil {
 		var frame []byte
-		if frame, err = EncodeDubbo(nil, call, ex.id); err == nil {
+		if frame, err = ex.encode(call); err == nil {
 			return frame, ex
 		}
 		err = &BadRequestError{Field: "args", Msg: err.Error()}
 	}
 	ex.refused = BadRequest(err)
-	frame, herr := DubboHeartbeat(nil, ex.id)
+	frame, herr := ex.heartbeat()
 	if herr != nil { // cannot happen with the dubbo codec; keep the error visible anyway
 		ex.refused = errResult(500, "internal", fmt.Sprintf("heartbeat: %v", herr))
 	}
@@ -44,7 +44,7 @@ func (ex *Exchange) Refused() *Result { return ex.refused }
 // OnUpstream reads the upstream bytes received so far (all of them, from the first); end says the
 // upstream closed. It returns nil while the response is incomplete.
 func (ex *Exchange) OnUpstream(buf []byte, end bool) *Result {
-	res, err := DecodeDubbo(buf, ex.id)
+	res, err := ex.decode(buf)
 	switch {
 	case err == nil:
 		if ex.refused != nil {
@@ -62,3 +62,9 @@ func (ex *Exchange) OnUpstream(buf []byte, end bool) *Result {
 		return UpstreamFailure(err)
 	}
 }
+
+func (ex *Exchange) encode(call *Call) ([]byte, error) { return EncodeDubbo(nil, call, ex.id) }
+
+func (ex *Exchange) heartbeat() ([]byte, error) { return DubboHeartbeat(nil, ex.id) }
+
+func (ex *Exchange) decode(buf []byte) (*Result, error) { return DecodeDubbo(buf, ex.id) }

@@ -27,7 +27,8 @@ type Config_Protocol int32
 
 const (
 	Config_PROTOCOL_UNSPECIFIED Config_Protocol = 0
-	Config_DUBBO                Config_Protocol = 1
+	// Dubbo over TCP, generic invocation ($invoke).
+	Config_DUBBO Config_Protocol = 1
 )
 
 // Enum value maps for Config_Protocol.

@@ -1,7 +1,8 @@
-// Package envoybridge registers the gateway of filters/bridge as Envoy's golang HTTP-TCP bridge
-// plugin "govoy-bridge". It only moves bytes between the SDK and the pure-Go core: the request body
-// is buffered whole, replaced by the RPC frame, and the upstream bytes are buffered until the
-// response frame is complete, then replaced by the JSON answer.
+// Package envoybridge adapts the gateway of filters/bridge to the interfaces of Envoy's golang
+// HTTP-TCP bridge (plugin "govoy-bridge"). It only moves bytes between the SDK and the pure-Go
+// core: the request body is buffered whole, replaced by the RPC frame, and the upstream bytes are
+// buffered until the response frame is complete, then replaced by the JSON answer. It uses only the
+// SDK's interface package, so it runs in plain Go tests; filters/bridge/register registers it.
 package envoybridge
 
 import (
@@ -10,7 +11,6 @@ import (
 	"strconv"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
-	tcp "github.com/envoyproxy/envoy/contrib/golang/upstreams/http/tcp/source/go/pkg/upstreams/http/tcp"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/govoy/govoy/filters/bridge"
@@ -20,15 +20,13 @@ import (
 // PluginName is the bridge's plugin_name in Envoy's config.
 const PluginName = "govoy-bridge"
 
-func init() {
-	tcp.RegisterHttpTcpBridgeFactoryAndConfigParser(PluginName, factory, parser{})
-}
+// Parser decodes and validates the plugin_config.
+type Parser struct{}
 
-type parser struct{}
+func (Parser) Parse(a *anypb.Any) (any, error) { return bridge.ParseAny(a) }
 
-func (parser) Parse(a *anypb.Any) (any, error) { return bridge.ParseAny(a) }
-
-func factory(cfg any, _ api.HttpTcpBridgeCallbackHandler) api.HttpTcpBridge {
+// Factory makes the bridge of one HTTP request.
+func Factory(cfg any, _ api.HttpTcpBridgeCallbackHandler) api.HttpTcpBridge {
 	c, _ := cfg.(*bridge.Config)
 	return &stream{cfg: c}
 }

@@ -83,8 +83,16 @@ func (configFactory) CreateFactoryFromConfig(c interface{}) sdk.FilterFactory {
 		return f.(*filterFactory)
 	}
 	f := &filterFactory{}
-	a, _ := c.(*anypb.Any)
-	cfg, err := ParseConfig(a)
+	var cfg *proxypb.Config
+	var err error
+	switch v := c.(type) {
+	case *anypb.Any:
+		cfg, err = ParseConfig(v)
+	case *proxypb.Config: // a config parser registered by the embedding program already parsed it
+		cfg = v
+	default:
+		err = fmt.Errorf("%s: plugin_config: got %T from the network config parser, want *anypb.Any", Name, c)
+	}
 	if err == nil {
 		f.proxy, err = proxy.New(cfg, connector{})
 	}

@@ -98,6 +98,7 @@ type dubboServer struct {
 	delay time.Duration
 	mu    sync.Mutex
 	n     int
+	hbs   int
 	conns []net.Conn
 	// hold, when set, makes the server read requests and never answer.
 	hold bool
@@ -132,6 +133,12 @@ func (s *dubboServer) count() int {
 	return s.n
 }
 
+func (s *dubboServer) heartbeats() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hbs
+}
+
 // kill closes the listener and every connection (a provider dying).
 func (s *dubboServer) kill() {
 	s.l.Close()
@@ -162,6 +169,9 @@ func (s *dubboServer) serve(c net.Conn) {
 				break
 			}
 			if f.IsHeartbeat() {
+				s.mu.Lock()
+				s.hbs++
+				s.mu.Unlock()
 				r, _ := dubbo.Codec{}.HeartbeatReply(f)
 				b, _ := r.AppendWire(nil)
 				wmu.Lock()
@@ -308,4 +318,15 @@ func newProxy(t testing.TB, js string) *Proxy {
 
 func protojsonUnmarshal(js string, m *proxypb.Config) error {
 	return protojson.Unmarshal([]byte(js), m)
+}
+
+// waitFor polls cond; the 20s bound only stops a hung test.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

@@ -29,6 +29,43 @@ type service struct {
 	pending      atomic.Int64
 	rr           atomic.Uint64
 	totalWeights uint64
+	rules        []subsetRule
+}
+
+// subsetRule sends requests for method (any when "") whose headers hold match to the endpoints
+// whose metadata holds subset (govoy-xds RpcService rules).
+type subsetRule struct {
+	method        string
+	match, subset map[string]string
+}
+
+// subsetFor returns the subset of the first rule f matches, nil when none does.
+func (s *service) subsetFor(f codec.Frame) map[string]string {
+	for _, r := range s.rules {
+		if r.method != "" && r.method != f.Route().Method {
+			continue
+		}
+		ok := true
+		for k, v := range r.match {
+			if got, found := f.Headers().Get(k); !found || got != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return r.subset
+		}
+	}
+	return nil
+}
+
+func inSubset(md, subset map[string]string) bool {
+	for k, v := range subset {
+		if md[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 func newService(s *proxypb.Service) (*service, error) {
@@ -59,21 +96,11 @@ func (s *service) add(addr string, w uint32, md map[string]string) {
 
 // pick chooses an endpoint not in tried; nil when none is left.
 func (s *service) pick(p *Proxy, f codec.Frame, tried []string) *endpoint {
-	cands := make([]*endpoint, 0, len(s.endpoints))
-	var total uint64
-	for i := range s.endpoints {
-		e := &s.endpoints[i]
-		skip := false
-		for _, t := range tried {
-			if t == e.addr {
-				skip = true
-				break
-			}
-		}
-		if !skip {
-			cands = append(cands, e)
-			total += uint64(e.weight)
-		}
+	subset := s.subsetFor(f)
+	cands, total := s.candidates(tried, subset)
+	if len(cands) == 0 && subset != nil {
+		// Like Dubbo's non-forced tag routing: an empty subset falls back to every endpoint.
+		cands, total = s.candidates(tried, nil)
 	}
 	if len(cands) == 0 {
 		return nil
@@ -120,6 +147,30 @@ func (s *service) pick(p *Proxy, f codec.Frame, tried []string) *endpoint {
 	default:
 		return cands[s.rr.Add(1)%uint64(len(cands))]
 	}
+}
+
+// candidates are the endpoints not tried yet (and in subset when set), with their total weight.
+func (s *service) candidates(tried []string, subset map[string]string) ([]*endpoint, uint64) {
+	cands := make([]*endpoint, 0, len(s.endpoints))
+	var total uint64
+	for i := range s.endpoints {
+		e := &s.endpoints[i]
+		if subset != nil && !inSubset(e.metadata, subset) {
+			continue
+		}
+		skip := false
+		for _, t := range tried {
+			if t == e.addr {
+				skip = true
+				break
+			}
+		}
+		if !skip {
+			cands = append(cands, e)
+			total += uint64(e.weight)
+		}
+	}
+	return cands, total
 }
 
 func hashValue(key string, f codec.Frame) string {

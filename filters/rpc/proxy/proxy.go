@@ -47,6 +47,9 @@ type Connector interface {
 // DefaultTimeout applies when neither the route, the config nor the request sets a timeout.
 const DefaultTimeout = 5 * time.Second
 
+// DefaultHeartbeatInterval is how long an upstream connection stays silent before a heartbeat.
+const DefaultHeartbeatInterval = 30 * time.Second
+
 // Proxy is one parsed configuration with its shared state: upstream connections, limiters,
 // breakers and counters. It is safe for concurrent use by sessions on any thread.
 type Proxy struct {
@@ -55,6 +58,7 @@ type Proxy struct {
 	static     map[string]*service
 	maxFrame   int
 	defTimeout time.Duration
+	hbInterval time.Duration
 	connector  Connector
 	logger     *zap.Logger
 	stats      Stats
@@ -101,6 +105,7 @@ func New(cfg *proxypb.Config, conn Connector) (*Proxy, error) {
 		static:     map[string]*service{},
 		maxFrame:   int(cfg.GetMaxFrameBytes()),
 		defTimeout: DefaultTimeout,
+		hbInterval: DefaultHeartbeatInterval,
 		connector:  conn,
 		logger:     log.Named("rpc.proxy"),
 		upstreams:  map[upKey]*upstream{},
@@ -109,6 +114,9 @@ func New(cfg *proxypb.Config, conn Connector) (*Proxy, error) {
 	}
 	if d := cfg.GetDefaultTimeout(); d != nil && d.AsDuration() > 0 {
 		p.defTimeout = d.AsDuration()
+	}
+	if d := cfg.GetUpstreamHeartbeatInterval(); d != nil && d.AsDuration() > 0 {
+		p.hbInterval = d.AsDuration()
 	}
 	for i, s := range cfg.GetServices() {
 		if _, dup := p.static[s.GetName()]; dup {
@@ -224,6 +232,7 @@ type Stats struct {
 	UpstreamConnects atomic.Uint64
 	UpstreamFailures atomic.Uint64
 	UpstreamResets   atomic.Uint64 // requests failed because their upstream closed
+	UpstreamPings    atomic.Uint64 // heartbeats sent to idle upstream connections
 	Panics           atomic.Uint64
 }
 
@@ -235,6 +244,6 @@ func (s *Stats) Snapshot() map[string]uint64 {
 		"no_route": s.NoRoute.Load(), "no_provider": s.NoProvider.Load(), "rate_limited": s.RateLimited.Load(),
 		"circuit_open": s.CircuitOpen.Load(), "timeouts": s.Timeouts.Load(), "retries": s.Retries.Load(),
 		"upstream_connects": s.UpstreamConnects.Load(), "upstream_failures": s.UpstreamFailures.Load(),
-		"upstream_resets": s.UpstreamResets.Load(), "panics": s.Panics.Load(),
+		"upstream_resets": s.UpstreamResets.Load(), "upstream_pings": s.UpstreamPings.Load(), "panics": s.Panics.Load(),
 	}
 }

@@ -144,9 +144,7 @@ func TestLeastRequestAvoidsBusyEndpoint(t *testing.T) {
 	// load the busy one: alternate until it holds 3 requests
 	for i := 0; busy.count() < 3 && i < 100; i++ {
 		held.send(req{id: int64(i)})
-		for busy.count()+idle.count() < i+1 {
-			time.Sleep(time.Millisecond)
-		}
+		waitFor(t, "the request to arrive", func() bool { return busy.count()+idle.count() >= i+1 })
 	}
 	cl := dial(t, addr)
 	for i := 0; i < 10; i++ {
@@ -243,9 +241,7 @@ func TestUpstreamKilledMidStream(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		cl.send(req{id: int64(i)})
 	}
-	for srv.count() < 3 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "three requests at the provider", func() bool { return srv.count() >= 3 })
 	srv.kill()
 	seen := map[int64]bool{}
 	for i := 0; i < 3; i++ {
@@ -355,5 +351,47 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want it to mention %q", tc.js, err, tc.want)
 		}
+	}
+}
+
+func TestIdleUpstreamGetsHeartbeats(t *testing.T) {
+	srv := startDubbo(t, "s")
+	p := newProxy(t, fmt.Sprintf(`{"protocols":["dubbo"],"upstreamHeartbeatInterval":"0.02s","routes":[{"service":"s"}],
+	  "services":[{"name":"s","endpoints":[{"address":%q}]}]}`, srv.addr))
+	cl := dial(t, serveProxy(t, p))
+	if got := cl.call(req{id: 1}); got.status != dubbo.StatusOK {
+		t.Fatalf("first call: %+v", got)
+	}
+	// The provider answers each heartbeat; wait (bounded) for three of them.
+	waitFor(t, "three heartbeats", func() bool { return srv.heartbeats() >= 3 })
+	// Heartbeat answers were not taken for responses: the connection still serves calls.
+	if got := cl.call(req{id: 2}); got.status != dubbo.StatusOK || p.Stats().UpstreamPings.Load() < 3 {
+		t.Fatalf("after heartbeats: %+v stats %v", got, p.Stats().Snapshot())
+	}
+}
+
+func TestOnewayAndUnreadableRequests(t *testing.T) {
+	srv := startDubbo(t, "s")
+	p := newProxy(t, fmt.Sprintf(`{"protocols":["dubbo"],"routes":[{"service":"s"}],
+	  "services":[{"name":"s","endpoints":[{"address":%q}]}]}`, srv.addr))
+	cl := dial(t, serveProxy(t, p))
+	// A oneway request is forwarded and nobody answers it.
+	f := decodeReq(t, req{id: 5})
+	b, _ := f.AppendWire(nil)
+	b[2] &^= 0x40 // clear two-way
+	cl.c.Write(b)
+	waitFor(t, "the oneway request at the provider", func() bool { return srv.count() == 1 })
+	// A frame with a sound header and an unreadable body gets Dubbo's bad request status.
+	bad := []byte{0xda, 0xbb, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 3, 0xff, 0xfe, 0xfd}
+	cl.c.Write(bad)
+	if got := cl.recv(); got.id != 6 || got.status != dubbo.StatusBadRequest {
+		t.Fatalf("unreadable request: %+v", got)
+	}
+	// The connection goes on; the first answer on it is the next call's (none for the oneway).
+	if got := cl.call(req{id: 7}); got.status != dubbo.StatusOK {
+		t.Fatalf("after: %+v", got)
+	}
+	if s := p.Stats(); s.Oneway.Load() != 1 || s.Requests.Load() != 2 || s.Malformed.Load() != 0 {
+		t.Fatalf("stats %v", s.Snapshot())
 	}
 }

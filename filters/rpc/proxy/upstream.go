@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -32,6 +33,8 @@ type upstream struct {
 	pending map[uint64]*call
 	nextID  uint64
 	stream  *codec.Stream
+	lastIO  time.Time   // last read or write, for idle heartbeats
+	hb      *time.Timer // next idle check while ready
 }
 
 var errUpstreamClosed = errors.New("upstream connection closed")
@@ -72,6 +75,7 @@ func (u *upstream) send(c *call, ep *endpointState) error {
 	}
 	if u.state == upReady {
 		u.conn.Write(wire)
+		u.lastIO = time.Now()
 	} else {
 		u.queue = append(u.queue, wire)
 	}
@@ -112,7 +116,35 @@ func (u *upstream) OnReady(c Conn) {
 	for _, b := range q {
 		c.Write(b)
 	}
+	u.lastIO = time.Now()
+	u.hb = time.AfterFunc(u.p.hbInterval, u.heartbeat)
 	u.mu.Unlock()
+}
+
+// heartbeat keeps an idle connection alive: providers close consumers that stay silent.
+func (u *upstream) heartbeat() {
+	defer func() {
+		if r := recover(); r != nil {
+			u.p.stats.Panics.Add(1)
+			u.p.logger.Error("rpc proxy panic in upstream heartbeat", zap.String("addr", u.addr), zap.Any("panic", r))
+		}
+	}()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.state != upReady {
+		return
+	}
+	next := u.p.hbInterval - time.Since(u.lastIO)
+	if next <= 0 {
+		u.nextID = u.nextID%u.codec.IDSpace() + 1
+		if w, err := u.codec.Heartbeat(u.nextID).AppendWire(nil); err == nil {
+			u.conn.Write(w)
+			u.p.stats.UpstreamPings.Add(1)
+		}
+		u.lastIO = time.Now()
+		next = u.p.hbInterval
+	}
+	u.hb = time.AfterFunc(next, u.heartbeat)
 }
 
 func (u *upstream) OnFailure(err error) {
@@ -126,6 +158,9 @@ func (u *upstream) OnFailure(err error) {
 func (u *upstream) failAll(connectErr, closeErr error) {
 	u.mu.Lock()
 	u.state = upClosed
+	if u.hb != nil {
+		u.hb.Stop()
+	}
 	calls := u.pending
 	u.pending = map[uint64]*call{}
 	u.queue = nil
@@ -168,6 +203,7 @@ func (u *upstream) OnData(b []byte) {
 	var replies []reply
 	var bad error
 	u.mu.Lock()
+	u.lastIO = time.Now()
 	u.stream.Write(b)
 	for {
 		f, err := u.stream.Next()

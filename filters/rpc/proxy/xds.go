@@ -71,6 +71,9 @@ func (p *Proxy) serviceFor(name string) *service {
 		// Weights from the registry: spread by them.
 		svc.policy = proxypb.LbPolicy_WEIGHTED
 	}
+	for _, r := range src.GetRules() {
+		svc.rules = append(svc.rules, subsetRule{method: r.GetMethod(), match: r.GetMatch(), subset: r.GetSubset()})
+	}
 	p.xdsCache[name] = xdsEntry{src: src, svc: svc}
 	return svc
 }

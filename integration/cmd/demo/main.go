@@ -6,6 +6,7 @@
 // ABI mock host (integration/host) loads govoy.so the way Envoy does.
 //
 //	go run ./integration/cmd/demo      (or integration/demo.sh)
+//	go run ./integration/cmd/demo -so dist/govoy.so -host /tmp/abihost   (skip the builds)
 //
 // Exits 0 when every step showed what it should, 1 with a message otherwise; bounded in time.
 package main
@@ -15,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -43,7 +45,13 @@ const (
 	burst      = 300 // more than the bucket (100 per consumer) so some get 429
 )
 
+var (
+	soFlag   = flag.String("so", "", "use this govoy.so instead of building filters/cmd/govoy (it must link the chain's plugins)")
+	hostFlag = flag.String("host", "", "use this abihost binary instead of building integration/host")
+)
+
 func main() {
+	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := run(ctx); err != nil {
@@ -83,9 +91,13 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	so, err := buildGovoy(ctx, root, tmp, chain)
-	if err != nil {
-		return err
+	so := *soFlag
+	if so == "" {
+		if so, err = buildGovoy(ctx, root, tmp, chain); err != nil {
+			return err
+		}
+	} else {
+		say("using %s (-so)", so)
 	}
 	up, err := startUpstream()
 	if err != nil {
@@ -283,10 +295,13 @@ func startHost(ctx context.Context, root, tmp, so string, chain map[string]any, 
 	if err != nil {
 		return "", nil, err
 	}
-	bin := filepath.Join(tmp, "abihost")
-	say("building the ABI mock host (integration/host, Envoy %s golang ABI) with gcc", version)
-	if err := hostbuild.Build(filepath.Join(root, "integration/host"), envoyDir, version, bin, false); err != nil {
-		return "", nil, err
+	bin := *hostFlag
+	if bin == "" {
+		bin = filepath.Join(tmp, "abihost")
+		say("building the ABI mock host (integration/host, Envoy %s golang ABI) with gcc", version)
+		if err := hostbuild.Build(filepath.Join(root, "integration/host"), envoyDir, version, bin, false); err != nil {
+			return "", nil, err
+		}
 	}
 	cfg, err := chainAny(chain)
 	if err != nil {

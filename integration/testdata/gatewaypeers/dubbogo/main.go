@@ -56,11 +56,6 @@ func (GatewayService) Fail(_ context.Context, msg string) (string, error) {
 	return "", errors.New("provider failed: " + msg)
 }
 
-func (GatewayService) Slow(_ context.Context, ms int32) (string, error) {
-	time.Sleep(time.Duration(ms) * time.Millisecond)
-	return "slept", nil
-}
-
 func main() {
 	port := flag.Int("port", 0, "listen port on 127.0.0.1")
 	flag.Parse()
