@@ -23,6 +23,9 @@ type inprocCase struct {
 
 const aliceKey = "x-api-key:0123456789abcdef-alice"
 
+var fiveChainAsync = strings.Replace(fiveChain, `{"abort":{"http_status":503,"percentage":{"percent":0}}}`,
+	`{"abort":{"http_status":503,"percentage":{"percent":0}},"delay":{"header_delay":{},"percentage":{"percent":100}}}`, 1)
+
 func inprocCases(t testing.TB) []inprocCase {
 	t.Helper()
 	needBuild(t)
@@ -32,6 +35,9 @@ func inprocCases(t testing.TB) []inprocCase {
 		{"noop-c-filter", "", []string{"--noop-filter"}},
 		{"govoy-0-plugins", buildGovoy(t), cfg("chain0.pb", chainAny(t, `{"plugins":[]}`))},
 		{"govoy-5-plugins", pluginSO(t, fivePkgs...), append(cfg("chain5.pb", chainAny(t, fiveChain)), "--bench-header", aliceKey)},
+		// fault_injection with a header delay at 100%: the chain runs decode headers on a goroutine
+		// and posts Continue; no request carries the delay header, so nothing sleeps.
+		{"govoy-5-plugins-async", pluginSO(t, fivePkgs...), append(cfg("chain5async.pb", chainAny(t, fiveChainAsync)), "--bench-header", aliceKey)},
 		{"sdk-filter-sync", testSO, sdk},
 		{"sdk-filter-async", testSO, append(append([]string{}, sdk...), "--bench-header", "x-mode:async")},
 	}
