@@ -43,7 +43,7 @@ clean:
 	rm -rf dist
 
 # ---- setup / test / run / validate / images (infrastructure) ----
-.PHONY: setup test run validate ci image image-xds envoy-version bench-xds
+.PHONY: setup test run validate ci image image-xds envoy-version bench-xds bench-rpcproxy
 
 # Installs everything on a Debian 12 machine (idempotent): apt packages, stock Envoy, Go modules, protoc plugins.
 setup:
@@ -82,3 +82,7 @@ bench-xds:
 	$(BIN)/xds-bench -mode bridge -protocol delta -changes 1000
 	$(BIN)/xds-bench -mode bridge -protocol sotw -changes 1000
 	$(BIN)/xds-bench -mode snapshot -protocol delta -changes 100
+
+# Dubbo load through govoy-rpc (ABI host) vs stock Envoy generic_proxy and tcp_proxy (not CI, ~3 min).
+bench-rpcproxy:
+	benchmarks/rpcproxy/run.sh

@@ -45,11 +45,11 @@ func inprocCases(t testing.TB) []inprocCase {
 
 // benchLine is what abihost --bench prints.
 type benchLine struct {
-	failures                                 int
+	failures, posted                         int
 	nsPerReq, workerCPU, processCPU, reqPerS float64
 }
 
-var benchRe = regexp.MustCompile(`BENCH name=\S+ workers=\d+ requests=\d+ failures=(\d+) ns_per_request=(\d+) worker_cpu_ns=(\d+) process_cpu_ns=(\d+) requests_per_s=(\d+)`)
+var benchRe = regexp.MustCompile(`BENCH name=\S+ workers=\d+ requests=\d+ failures=(\d+) ns_per_request=(\d+) worker_cpu_ns=(\d+) process_cpu_ns=(\d+) requests_per_s=(\d+) posted_from_go=(\d+)`)
 
 func runBench(t testing.TB, c inprocCase, extra ...string) (benchLine, string, error) {
 	t.Helper()
@@ -64,7 +64,7 @@ func runBench(t testing.TB, c inprocCase, extra ...string) (benchLine, string, e
 		return benchLine{}, string(out), fmt.Errorf("%s: no BENCH line (err %v):\n%s", c.name, err, tail(string(out), 2000))
 	}
 	f := func(i int) float64 { v, _ := strconv.ParseFloat(m[i], 64); return v }
-	l := benchLine{failures: int(f(1)), nsPerReq: f(2), workerCPU: f(3), processCPU: f(4), reqPerS: f(5)}
+	l := benchLine{failures: int(f(1)), nsPerReq: f(2), workerCPU: f(3), processCPU: f(4), reqPerS: f(5), posted: int(f(6))}
 	return l, string(out), err
 }
 
@@ -76,6 +76,10 @@ func TestBenchMode(t *testing.T) {
 		l, out, err := runBench(t, c, "--bench", "300", "--concurrency", "2")
 		if err != nil || l.failures != 0 || l.nsPerReq <= 0 {
 			t.Fatalf("%s: err %v, failures %d:\n%s", c.name, err, l.failures, tail(out, 2000))
+		}
+		// Async cases continue from a goroutine: at least one post per request reaches the worker.
+		if async := strings.HasSuffix(c.name, "-async"); async && l.posted < 600 || !async && l.posted != 0 {
+			t.Errorf("%s: %d callbacks posted from Go threads for 600 requests", c.name, l.posted)
 		}
 	}
 	five := cases[2]
@@ -235,8 +239,8 @@ func TestCallgrindTable(t *testing.T) {
 
 // TestProfile (benchmarks/abi/profile.sh; not in normal CI): CPU profile from inside the .so
 // (GOVOY_PPROF, filters/internal/pprofenv) while abihost --bench runs the five-plugin chain on
-// 2 workers, then `go tool pprof -top`. The .so is filters/cmd/govoy plus the plugins, linked
-// with a build overlay so filters/cmd/govoy itself is not edited.
+// 2 workers, then `go tool pprof -top`. The .so is filters/cmd/govoy; a build overlay adds blank
+// imports of the five plugins (harmless when it links them already), so it is never edited.
 func TestProfile(t *testing.T) {
 	if os.Getenv("GOVOY_ABI_PROFILE") != "1" {
 		t.Skip("profile runs only with GOVOY_ABI_PROFILE=1 (benchmarks/abi/profile.sh)")

@@ -165,7 +165,8 @@ static void* bench_worker(void* p) {
   return NULL;
 }
 
-// Prints one line: BENCH name=... workers=... requests=... ns_per_request=... (see README).
+// Prints one line: BENCH name=... workers=... requests=... ns_per_request=... (see README);
+// posted_from_go counts callbacks posted to a worker from other threads (async continuations).
 int bench_run(void) {
   pthread_barrier_t bar;
   pthread_barrier_init(&bar, NULL, g_concurrency + 1);
@@ -192,9 +193,9 @@ int bench_run(void) {
   // worker_cpu_ns: CPU of the worker threads per request; process_cpu_ns: every thread,
   // including Go's GC, finalizers and goroutines, per request.
   printf("BENCH name=%s workers=%u requests=%.0f failures=%ld ns_per_request=%.0f "
-         "worker_cpu_ns=%.0f process_cpu_ns=%.0f requests_per_s=%.0f\n",
+         "worker_cpu_ns=%.0f process_cpu_ns=%.0f requests_per_s=%.0f posted_from_go=%llu\n",
          g_bench_name, g_concurrency, total, failures, worker_wall / total, worker_cpu / total,
-         proc / total, total / (wall / 1e9));
+         proc / total, total / (wall / 1e9), (unsigned long long)atomic_load(&g_counters[C_POSTED]));
   fflush(stdout);
   free(args);
   return failures ? 1 : 0;
