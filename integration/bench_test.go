@@ -23,8 +23,6 @@ const fiveChain = `{"plugins":[
  {"name":"fault_injection","config":{"abort":{"http_status":503,"percentage":{"percent":0}}}},
  {"name":"traffic_tagging","config":{"rules":[{"tag":"gold","consumers":["alice"]}]}}]}`
 
-var fivePkgs = []string{"keyauth", "consumerrestriction", "localratelimit", "faultinjection", "tagging"}
-
 // smallUpstream answers "ok": the benchmark measures the host and the filter, not the upstream.
 func smallUpstream(tb testing.TB) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +86,7 @@ func BenchmarkABIHost(b *testing.B) {
 	needBuild(b)
 	run("noop-c-filter", "", nil, nil, nil)
 	run("govoy-0-plugins", buildGovoy(b), chainAny(b, `{"plugins":[]}`), nil, nil)
-	run("govoy-5-plugins", pluginSO(b, fivePkgs...), chainAny(b, fiveChain), nil, map[string]string{"x-api-key": "0123456789abcdef-alice"})
+	run("govoy-5-plugins", buildGovoy(b), chainAny(b, fiveChain), nil, map[string]string{"x-api-key": "0123456789abcdef-alice"})
 	sdk := []string{"--plugin-name", "abitest"}
 	run("sdk-filter-sync", testSO, typedStructAny(b, "bench"), sdk, nil)
 	run("sdk-filter-async", testSO, typedStructAny(b, "bench"), sdk, map[string]string{"x-mode": "async"})
@@ -124,7 +122,7 @@ func TestLeakMillion(t *testing.T) {
 		}
 		total = n
 	}
-	h, _ := pluginHost(t, fiveChain, fivePkgs...)
+	h, _ := govoyHost(t, fiveChain)
 	hdr := map[string]string{"x-api-key": "0123456789abcdef-alice"}
 	send := func(n int) {
 		tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
@@ -205,7 +203,7 @@ func TestLoadTable(t *testing.T) {
 	rows := []row{
 		{"no-op C filter (baseline)", "", nil, nil, nil},
 		{"govoy.so, 0 plugins", buildGovoy(t), chainAny(t, `{"plugins":[]}`), nil, nil},
-		{"govoy chain, 5 plugins", pluginSO(t, fivePkgs...), chainAny(t, fiveChain), nil, []string{"x-api-key: 0123456789abcdef-alice"}},
+		{"govoy chain, 5 plugins", buildGovoy(t), chainAny(t, fiveChain), nil, []string{"x-api-key: 0123456789abcdef-alice"}},
 		{"SDK-only filter, sync", testSO, typedStructAny(t, "bench"), sdk, nil},
 		{"SDK-only filter, async", testSO, typedStructAny(t, "bench"), sdk, []string{"x-mode: async"}},
 	}

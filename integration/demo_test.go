@@ -19,7 +19,7 @@ func TestDemo(t *testing.T) {
 	defer cancel()
 	// The harness's govoy.so and host are reused, so only the demo itself is compiled here;
 	// integration/demo.sh builds both from scratch.
-	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demo", "-so", pluginSO(t, "keyauth", "tagging", "localratelimit", "faultinjection"), "-host", hostBin)
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demo", "-so", buildGovoy(t), "-host", hostBin)
 	cmd.Env = append(cmd.Environ(), "ENVOY_BIN=")
 	out, err := cmd.CombinedOutput()
 	s := string(out)

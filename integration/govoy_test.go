@@ -65,56 +65,6 @@ func chainAny(t testing.TB, chainJSON string) []byte {
 	return b
 }
 
-var (
-	pluginsOnce sync.Once
-	pluginsSO   string
-	pluginsErr  error
-)
-
-// pluginHost serves chainJSON with a .so that links the plugins under test: govoy.so itself once
-// filters/cmd/govoy imports them all, until then testdata/govoyplugins (same registration).
-func pluginHost(t testing.TB, chainJSON string, pkgs ...string) (*host, *httptestUpstream) {
-	t.Helper()
-	so := pluginSO(t, pkgs...)
-	srv, seen := startUpstream(t)
-	cfg := writeFile(t, "chain.pb", chainAny(t, chainJSON))
-	return startHost(t, so, "--config", cfg, "--upstream", strings.TrimPrefix(srv.URL, "http://")),
-		&httptestUpstream{seen: seen}
-}
-
-// pluginSO is the path of a .so linking pkgs (see pluginHost).
-func pluginSO(t testing.TB, pkgs ...string) string {
-	t.Helper()
-	needBuild(t)
-	files, _ := filepath.Glob(filepath.Join(repoRoot, "filters/cmd/govoy/*.go"))
-	var main strings.Builder
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		main.Write(b)
-	}
-	linked := true
-	for _, p := range pkgs {
-		linked = linked && strings.Contains(main.String(), `"github.com/govoy/govoy/filters/http/`+p+`"`)
-	}
-	so := ""
-	if linked {
-		so = buildGovoy(t)
-	} else {
-		pluginsOnce.Do(func() {
-			pluginsSO = filepath.Join(workDir, "govoyplugins.so")
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", pluginsSO, "./testdata/govoyplugins")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				pluginsErr = fmt.Errorf("build govoyplugins.so: %w\n%s", err, b)
-			}
-		})
-		if pluginsErr != nil {
-			t.Fatal(pluginsErr)
-		}
-		so = pluginsSO
-	}
-	return so
-}
-
 func govoyHost(t testing.TB, chainJSON string, args ...string) (*host, *httptestUpstream) {
 	t.Helper()
 	so := buildGovoy(t)
@@ -153,7 +103,7 @@ func TestGovoyRejectsUnknownPlugin(t *testing.T) {
 }
 
 func TestGovoyLocalRateLimit429(t *testing.T) {
-	h, _ := pluginHost(t, `{"plugins":[{"name":"local_ratelimit","config":{"token_bucket":{"max_tokens":2,"fill_interval":"3600s"}}}]}`, "localratelimit")
+	h, _ := govoyHost(t, `{"plugins":[{"name":"local_ratelimit","config":{"token_bucket":{"max_tokens":2,"fill_interval":"3600s"}}}]}`)
 	codes := []int{}
 	for i := 0; i < 3; i++ {
 		codes = append(codes, get(t, h, "/rl", nil).status)
@@ -164,7 +114,7 @@ func TestGovoyLocalRateLimit429(t *testing.T) {
 }
 
 func TestGovoyKeyAuth401(t *testing.T) {
-	h, up := pluginHost(t, `{"plugins":[{"name":"key_auth","config":{"consumers":[{"name":"alice","keys":["0123456789abcdef-alice"]}]}}]}`, "keyauth")
+	h, up := govoyHost(t, `{"plugins":[{"name":"key_auth","config":{"consumers":[{"name":"alice","keys":["0123456789abcdef-alice"]}]}}]}`)
 	if r := get(t, h, "/ka", nil); r.status != 401 {
 		t.Fatalf("no key: %d %.200q", r.status, r.body)
 	}
@@ -180,7 +130,7 @@ func TestGovoyKeyAuth401(t *testing.T) {
 }
 
 func TestGovoyFaultAbort(t *testing.T) {
-	h, up := pluginHost(t, `{"plugins":[{"name":"fault_injection","config":{"abort":{"http_status":418,"body":"teapot","percentage":{"percent":100}}}}]}`, "faultinjection")
+	h, up := govoyHost(t, `{"plugins":[{"name":"fault_injection","config":{"abort":{"http_status":418,"body":"teapot","percentage":{"percent":100}}}}]}`)
 	r := get(t, h, "/fault", nil)
 	if r.status != 418 || r.body != "teapot" {
 		t.Fatalf("got %d %.200q", r.status, r.body)

@@ -34,10 +34,10 @@ func inprocCases(t testing.TB) []inprocCase {
 	return []inprocCase{
 		{"noop-c-filter", "", []string{"--noop-filter"}},
 		{"govoy-0-plugins", buildGovoy(t), cfg("chain0.pb", chainAny(t, `{"plugins":[]}`))},
-		{"govoy-5-plugins", pluginSO(t, fivePkgs...), append(cfg("chain5.pb", chainAny(t, fiveChain)), "--bench-header", aliceKey)},
+		{"govoy-5-plugins", buildGovoy(t), append(cfg("chain5.pb", chainAny(t, fiveChain)), "--bench-header", aliceKey)},
 		// fault_injection with a header delay at 100%: the chain runs decode headers on a goroutine
 		// and posts Continue; no request carries the delay header, so nothing sleeps.
-		{"govoy-5-plugins-async", pluginSO(t, fivePkgs...), append(cfg("chain5async.pb", chainAny(t, fiveChainAsync)), "--bench-header", aliceKey)},
+		{"govoy-5-plugins-async", buildGovoy(t), append(cfg("chain5async.pb", chainAny(t, fiveChainAsync)), "--bench-header", aliceKey)},
 		{"sdk-filter-sync", testSO, sdk},
 		{"sdk-filter-async", testSO, append(append([]string{}, sdk...), "--bench-header", "x-mode:async")},
 	}
@@ -239,8 +239,7 @@ func TestCallgrindTable(t *testing.T) {
 
 // TestProfile (benchmarks/abi/profile.sh; not in normal CI): CPU profile from inside the .so
 // (GOVOY_PPROF, filters/internal/pprofenv) while abihost --bench runs the five-plugin chain on
-// 2 workers, then `go tool pprof -top`. The .so is filters/cmd/govoy; a build overlay adds blank
-// imports of the five plugins (harmless when it links them already), so it is never edited.
+// 2 workers, then `go tool pprof -top`. The .so is filters/cmd/govoy, which links every plugin.
 func TestProfile(t *testing.T) {
 	if os.Getenv("GOVOY_ABI_PROFILE") != "1" {
 		t.Skip("profile runs only with GOVOY_ABI_PROFILE=1 (benchmarks/abi/profile.sh)")
@@ -253,27 +252,7 @@ func TestProfile(t *testing.T) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var imports strings.Builder
-	imports.WriteString("package main\n\nimport (\n")
-	for _, p := range fivePkgs {
-		fmt.Fprintf(&imports, "\t_ \"github.com/govoy/govoy/filters/http/%s\"\n", p)
-	}
-	imports.WriteString(")\n")
-	extra := filepath.Join(dir, "zz_bench_plugins.go")
-	overlay := filepath.Join(dir, "overlay.json")
-	if err := os.WriteFile(extra, []byte(imports.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ov := fmt.Sprintf(`{"Replace":{%q:%q}}`, filepath.Join(repoRoot, "filters/cmd/govoy/zz_bench_plugins.go"), extra)
-	if err := os.WriteFile(overlay, []byte(ov), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	so := filepath.Join(dir, "govoy-profile.so")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-overlay", overlay, "-o", so, "./filters/cmd/govoy")
-	cmd.Dir = repoRoot
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", so, err, b)
-	}
+	so := buildGovoy(t)
 	prof := filepath.Join(dir, "govoy-5-plugins.pprof")
 	c := inprocCase{"govoy-5-plugins", so, []string{"--config", writeFile(t, "chain5.pb", chainAny(t, fiveChain)), "--bench-header", aliceKey}}
 	// More requests than the profile window can see: the process is killed once it is written.

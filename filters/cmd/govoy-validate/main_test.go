@@ -2,13 +2,9 @@ package main
 
 import (
 	"bytes"
-	"go/parser"
-	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -83,47 +79,6 @@ func TestUsage(t *testing.T) {
 	var out, errs bytes.Buffer
 	if code := run(nil, &out, &errs); code != 2 || !strings.Contains(errs.String(), "usage") {
 		t.Fatalf("exit %d, %q", code, errs.String())
-	}
-}
-
-// pluginImports lists the blank imports of Govoy HTTP plugin packages (filters/http/...) in the non-test Go
-// files of dir. Other blank imports of filters/cmd/govoy (network filter, bridge) register with Envoy's cgo
-// SDK and have no place in an offline tool.
-func pluginImports(t *testing.T, dir string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, im := range af.Imports {
-			path, _ := strconv.Unquote(im.Path.Value)
-			if im.Name != nil && im.Name.Name == "_" && strings.HasPrefix(path, "github.com/govoy/govoy/filters/http/") {
-				out = append(out, path)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// The validator must parse chains with exactly the plugins govoy.so links.
-func TestSamePluginsAsGovoySO(t *testing.T) {
-	so := pluginImports(t, filepath.Join(repoRoot, "filters", "cmd", "govoy"))
-	here := pluginImports(t, ".")
-	if len(so) == 0 {
-		t.Fatal("filters/cmd/govoy blank-imports no Govoy plugin package")
-	}
-	if strings.Join(so, "\n") != strings.Join(here, "\n") {
-		t.Fatalf("blank imports differ:\nfilters/cmd/govoy:      %v\nfilters/cmd/govoy-validate: %v", so, here)
 	}
 }
 

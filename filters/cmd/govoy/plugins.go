@@ -1,11 +1,5 @@
 package main
 
-// The plugins linked into govoy.so. Each registers itself with plugin.Register from its init function.
-import (
-	_ "github.com/govoy/govoy/filters/http/consumerrestriction"
-	_ "github.com/govoy/govoy/filters/http/faultinjection"
-	_ "github.com/govoy/govoy/filters/http/jwtauth"
-	_ "github.com/govoy/govoy/filters/http/keyauth"
-	_ "github.com/govoy/govoy/filters/http/localratelimit"
-	_ "github.com/govoy/govoy/filters/http/tagging"
-)
+// The HTTP plugins linked into govoy.so; each registers itself with plugin.Register from its init
+// function. Users add their own plugin packages as further blank imports here.
+import _ "github.com/govoy/govoy/filters/http/all"

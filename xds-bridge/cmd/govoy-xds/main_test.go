@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"go/parser"
-	"go/token"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,45 +102,6 @@ listeners: [{name: ingress, port: 10000, service_virtual_hosts: true}]
 	if err := <-done; err != nil {
 		t.Fatalf("run after cancel: %v", err)
 	}
-}
-
-// govoy-xds must parse chains with exactly the HTTP plugins govoy.so links (the .so also links the
-// network filter, bridge and profiling hooks, which no chain names).
-func TestSamePluginsAsGovoySO(t *testing.T) {
-	so := blankImports(t, filepath.Join("..", "..", "..", "filters", "cmd", "govoy"))
-	here := blankImports(t, ".")
-	if len(so) == 0 {
-		t.Fatal("filters/cmd/govoy blank-imports no Govoy plugin package")
-	}
-	if strings.Join(so, "\n") != strings.Join(here, "\n") {
-		t.Fatalf("blank imports differ:\nfilters/cmd/govoy: %v\nxds-bridge/cmd/govoy-xds: %v", so, here)
-	}
-}
-
-func blankImports(t *testing.T, dir string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, im := range af.Imports {
-			p, _ := strconv.Unquote(im.Path.Value)
-			if im.Name != nil && im.Name.Name == "_" && strings.HasPrefix(p, "github.com/govoy/govoy/filters/http/") {
-				out = append(out, p)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // The shipped example must load and translate (chains included).
