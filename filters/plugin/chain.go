@@ -64,6 +64,10 @@ type chainFilter struct {
 	respEnd     bool
 	wentAsync   bool // a phase was started on a goroutine (set and read on the worker only)
 
+	// rawHeaders: DecodeHeaders runs on the worker and no plugin copies the request headers, so
+	// RequestHeader reads Envoy's map directly. Atomic because an async phase's goroutine reads it.
+	rawHeaders atomic.Bool
+
 	// decReached is how many plugins (a prefix of the chain) took part in decoding; only those
 	// encode, so a local reply from plugin k is seen by plugins k..0.
 	decReached atomic.Int32
@@ -187,6 +191,10 @@ func (f *chainFilter) DecodeHeaders(h api.RequestHeaderMap, end bool) (st api.St
 		return f.reply(true, 500, panicBody, "govoy.panic", nil)
 	}
 	defer f.recoverPhase(true, &st)
+	if f.cfg.rawHeaders {
+		defer f.rawHeaders.Store(false)
+		f.rawHeaders.Store(true)
+	}
 	f.reqHeaders, f.reqEnd = h, end
 	return f.decode(0, false, end, false, nil, nil)
 }
@@ -278,6 +286,7 @@ func (f *chainFilter) goDecode(i int, wantBody, bodyReady bool, body api.BufferI
 	}
 	asyncRuns.Add(1)
 	f.wentAsync = true
+	f.rawHeaders.Store(false) // before the goroutine starts
 	go func() {
 		defer releaseAsync()
 		defer f.recoverAsync(true)

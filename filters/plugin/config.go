@@ -40,6 +40,9 @@ type ChainConfig struct {
 	run []*entry
 	// async is the union of run's async phases: a phase outside it never looks at the entries.
 	async Phase
+	// rawHeaders: no plugin of run copies the request headers (see RequestHeader), so one-key
+	// lookups in Envoy's map are cheaper than the copy.
+	rawHeaders bool
 }
 
 // prepare sorts the entries and computes what requests need.
@@ -47,10 +50,14 @@ func (c *ChainConfig) prepare() {
 	sortEntries(c.entries)
 	c.run = make([]*entry, 0, len(c.entries))
 	c.async = 0
+	c.rawHeaders = true
 	for _, e := range c.entries {
 		if !e.disabled {
 			c.run = append(c.run, e)
 			c.async |= e.async
+			if hc, ok := e.config.(HeaderCopier); ok && hc.CopiesRequestHeaders() {
+				c.rawHeaders = false
+			}
 		}
 	}
 }

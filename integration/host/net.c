@@ -71,6 +71,13 @@ static void n_unref(nconn_t* c) {
   pthread_mutex_destroy(&c->mu);
   free(c);
 }
+// n_ref takes a reference under g_weak_mu: Go's Write/Close on another worker's thread take and drop
+// references concurrently (n_lock/n_unref), so an unlocked ++ could be lost and free the connection early.
+static void n_ref(nconn_t* c) {
+  pthread_mutex_lock(&g_weak_mu);
+  c->refs++;
+  pthread_mutex_unlock(&g_weak_mu);
+}
 static nconn_t* n_lock(nwrapper_t* wr) {
   pthread_mutex_lock(&g_weak_mu);
   nconn_t* c = wr->filter;
@@ -141,7 +148,7 @@ void net_accept(worker_t* w, int fd, const char* local, const char* remote) {
 
 static void n_read(nconn_t* c) {
   char tmp[16384];
-  c->refs++;
+  n_ref(c);
   while (!c->closed) {
     ssize_t n = read(c->fd, tmp, sizeof(tmp));
     if (n > 0) {
@@ -306,7 +313,7 @@ void net_on_event(void* tag, uint32_t events) {
     nconn_t* c = tag;
     if (c->closed)
       return;
-    c->refs++;
+    n_ref(c);
     if (events & EPOLLOUT)
       n_flush(c);
     if (!c->closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))

@@ -102,10 +102,13 @@ func parsePercentage(p *faultpb.Percentage, field string) (fraction, error) {
 // withHeader lowers the fraction to the numerator a request header gives, as Envoy does with
 // x-envoy-fault-*-percentage (never above the configured one).
 func (f fraction) withHeader(h api.RequestHeaderMap, name string) fraction {
-	v, ok := h.Get(name)
-	if !ok {
-		return f
-	}
+	v, _ := h.Get(name)
+	return f.withValue(v)
+}
+
+// withValue is withHeader given the header's value; absent ("") does not parse and keeps f, so
+// the chain can read the one header with plugin.RequestHeader instead of the SDK's copy-all Get.
+func (f fraction) withValue(v string) fraction {
 	n, err := strconv.ParseUint(v, 10, 32)
 	if err != nil {
 		return f
@@ -242,23 +245,19 @@ func (c *config) matches(headers api.RequestHeaderMap, consumer *plugin.Consumer
 }
 
 // delayFor returns the delay this request gets (0: none).
-func (c *config) delayFor(h api.RequestHeaderMap) time.Duration {
+func (c *config) delayFor(hd plugin.Handle, h api.RequestHeaderMap) time.Duration {
 	if !c.hasDelay {
 		return 0
 	}
 	d := c.fixedDelay
 	pct := c.delayPct
 	if d == 0 {
-		v, ok := h.Get(HeaderDelay)
-		if !ok {
-			return 0
-		}
-		ms, err := strconv.ParseUint(v, 10, 32)
+		ms, err := strconv.ParseUint(plugin.RequestHeader(hd, h, HeaderDelay), 10, 32)
 		if err != nil || ms == 0 {
 			return 0
 		}
 		d = min(time.Duration(ms)*time.Millisecond, c.maxHeaderDelay)
-		pct = pct.withHeader(h, HeaderDelayPercentage)
+		pct = pct.withValue(plugin.RequestHeader(hd, h, HeaderDelayPercentage))
 	}
 	if !pct.sample() {
 		return 0
@@ -267,23 +266,19 @@ func (c *config) delayFor(h api.RequestHeaderMap) time.Duration {
 }
 
 // abortFor returns the status this request is aborted with (0: none).
-func (c *config) abortFor(h api.RequestHeaderMap) int {
+func (c *config) abortFor(hd plugin.Handle, h api.RequestHeaderMap) int {
 	if !c.hasAbort {
 		return 0
 	}
 	status := c.abortStatus
 	pct := c.abortPct
 	if status == 0 {
-		v, ok := h.Get(HeaderAbort)
-		if !ok {
-			return 0
-		}
-		n, err := strconv.Atoi(v)
+		n, err := strconv.Atoi(plugin.RequestHeader(hd, h, HeaderAbort))
 		if err != nil || n < 200 || n > 599 {
 			return 0
 		}
 		status = n
-		pct = pct.withHeader(h, HeaderAbortPercentage)
+		pct = pct.withValue(plugin.RequestHeader(hd, h, HeaderAbortPercentage))
 	}
 	if !pct.sample() {
 		return 0
@@ -315,8 +310,8 @@ func (f *filter) DecodeHeaders(headers api.RequestHeaderMap, _ bool) plugin.Resu
 	if !c.matches(headers, f.h.Consumer()) {
 		return plugin.Continue
 	}
-	delay := c.delayFor(headers)
-	status := c.abortFor(headers)
+	delay := c.delayFor(f.h, headers)
+	status := c.abortFor(f.h, headers)
 	if delay == 0 && status == 0 {
 		return plugin.Continue
 	}
@@ -346,3 +341,9 @@ func (f *filter) OnLog(api.RequestHeaderMap, api.RequestTrailerMap, api.Response
 		f.c.release()
 	}
 }
+
+// CopiesRequestHeaders (plugin.HeaderCopier): header matchers read through the SDK's copy of all
+// request headers (Values).
+func (c *config) CopiesRequestHeaders() bool { return len(c.headers) > 0 }
+
+var _ plugin.HeaderCopier = (*config)(nil)

@@ -332,3 +332,8 @@ func (f *filter) DecodeHeaders(headers api.RequestHeaderMap, _ bool) plugin.Resu
 	f.cfg.okC.Increment(1)
 	return plugin.Continue
 }
+
+// CopiesRequestHeaders (plugin.HeaderCopier): token headers are read with the SDK's Get.
+func (c *config) CopiesRequestHeaders() bool { return true }
+
+var _ plugin.HeaderCopier = (*config)(nil)

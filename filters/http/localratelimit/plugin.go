@@ -121,8 +121,9 @@ type filter struct {
 func (f *filter) keyOf(headers api.RequestHeaderMap) (string, bool) {
 	switch f.cfg.key {
 	case Config_HEADER:
-		v, ok := headers.Get(f.cfg.header)
-		return v, ok && v != ""
+		// One lookup in Envoy's map; the limiter clones the key when it keeps it.
+		v := plugin.RequestHeader(f.h, headers, f.cfg.header)
+		return v, v != ""
 	case Config_CLIENT_IP:
 		ip := f.h.ClientIP()
 		return ip, ip != ""

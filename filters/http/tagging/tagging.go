@@ -308,3 +308,9 @@ func (f *filter) DecodeHeaders(h api.RequestHeaderMap, _ bool) plugin.Result {
 	}
 	return plugin.Continue
 }
+
+// CopiesRequestHeaders tells the chain (plugin.HeaderCopier) that every request makes the SDK copy
+// the request headers: the incoming tag header's presence is read with Get, the tag written with Set.
+func (c *config) CopiesRequestHeaders() bool { return true }
+
+var _ plugin.HeaderCopier = (*config)(nil)
