@@ -24,7 +24,14 @@ func TestDemo(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	s := string(out)
 	if err != nil {
-		t.Fatalf("demo failed: %v\n%s", err, tail(s, 4000))
+		// The steps ("demo:" lines) say where it stopped; the tail holds the error.
+		var steps []string
+		for _, l := range strings.Split(s, "\n") {
+			if strings.HasPrefix(l, "demo:") {
+				steps = append(steps, l)
+			}
+		}
+		t.Fatalf("demo failed: %v\n%s\n...\n%s", err, strings.Join(steps, "\n"), tail(s, 2000))
 	}
 	for _, want := range []string{
 		"no envoy-contrib found (ENVOY_BIN unset): running the chain in the ABI mock host",

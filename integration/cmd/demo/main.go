@@ -430,13 +430,17 @@ func startEnvoy(ctx context.Context, bin, tmp, so string, boot map[string]any, u
 // curl sends one request per URL over one connection and returns each status code with the
 // response headers of the last one.
 func curl(ctx context.Context, key string, urls ...string) ([]int, string, error) {
-	args := []string{"-s", "--max-time", "30", "-D", "-", "-o", "/dev/null", "-w", "STATUS %{http_code}\n"}
+	// -S: curl's own error messages (connection reset, timeout) go to stderr, kept for the error below.
+	args := []string{"-sS", "--max-time", "30", "-D", "-", "-o", "/dev/null", "-w", "STATUS %{http_code}\n"}
 	if key != "" {
 		args = append(args, "-H", "x-api-key: "+key)
 	}
-	out, err := exec.CommandContext(ctx, "curl", append(args, urls...)...).Output()
+	var stderr strings.Builder
+	cmd := exec.CommandContext(ctx, "curl", append(args, urls...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return nil, "", fmt.Errorf("curl: %w", err)
+		return nil, "", fmt.Errorf("curl: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	var codes []int
 	var hdr strings.Builder
@@ -452,7 +456,8 @@ func curl(ctx context.Context, key string, urls ...string) ([]int, string, error
 		hdr.WriteString(line + "\n")
 	}
 	if len(codes) != len(urls) {
-		return nil, "", fmt.Errorf("curl: %d status codes for %d requests:\n%s", len(codes), len(urls), out)
+		return nil, "", fmt.Errorf("curl: %d status codes for %d requests (codes %v); curl said: %q",
+			len(codes), len(urls), codes, strings.TrimSpace(stderr.String()))
 	}
 	return codes, hdr.String(), nil
 }
