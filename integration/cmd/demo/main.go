@@ -93,7 +93,7 @@ func run(ctx context.Context) error {
 	}
 	so := *soFlag
 	if so == "" {
-		if so, err = buildGovoy(ctx, root, tmp, chain); err != nil {
+		if so, err = buildGovoy(ctx, root, tmp); err != nil {
 			return err
 		}
 	} else {
@@ -200,51 +200,11 @@ func chainAny(pc map[string]any) ([]byte, error) {
 	return proto.Marshal(a)
 }
 
-// buildGovoy builds filters/cmd/govoy as a c-shared object. Plugins the chain names that
-// filters/cmd/govoy does not link yet are added with a build overlay (a file of blank imports),
-// so the .so is still filters/cmd/govoy and the repository is not changed.
-func buildGovoy(ctx context.Context, root, tmp string, chain map[string]any) (string, error) {
-	pkgOf := map[string]string{"key_auth": "keyauth", "traffic_tagging": "tagging", "local_ratelimit": "localratelimit",
-		"fault_injection": "faultinjection", "consumer_restriction": "consumerrestriction"}
-	var mainSrc strings.Builder
-	files, _ := filepath.Glob(filepath.Join(root, "filters/cmd/govoy/*.go"))
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		mainSrc.Write(b)
-	}
-	var missing []string
-	v, _ := chain["value"].(map[string]any)
-	plugins, _ := v["plugins"].([]any)
-	for _, p := range plugins {
-		name, _ := p.(map[string]any)["name"].(string)
-		pkg, ok := pkgOf[name]
-		if !ok {
-			return "", fmt.Errorf("plugin_config.value.plugins: the demo does not know plugin %q", name)
-		}
-		if imp := "github.com/govoy/govoy/filters/http/" + pkg; !strings.Contains(mainSrc.String(), `"`+imp+`"`) {
-			missing = append(missing, imp)
-		}
-	}
+// buildGovoy builds filters/cmd/govoy as a c-shared object (it links every shipped plugin through
+// filters/http/all; a chain naming an unknown plugin is refused by the host at start-up).
+func buildGovoy(ctx context.Context, root, tmp string) (string, error) {
 	so := filepath.Join(tmp, "govoy.so")
 	args := []string{"build", "-buildmode=c-shared", "-o", so}
-	if len(missing) > 0 {
-		src := "package main\n\nimport (\n"
-		for _, m := range missing {
-			src += fmt.Sprintf("\t_ %q\n", m)
-		}
-		src += ")\n"
-		extra := filepath.Join(tmp, "zz_demo_plugins.go")
-		overlay := filepath.Join(tmp, "overlay.json")
-		ov, _ := json.Marshal(map[string]any{"Replace": map[string]string{filepath.Join(root, "filters/cmd/govoy/zz_demo_plugins.go"): extra}})
-		if err := os.WriteFile(extra, []byte(src), 0o644); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(overlay, ov, 0o644); err != nil {
-			return "", err
-		}
-		args = append(args, "-overlay", overlay)
-		say("filters/cmd/govoy does not link %d of the chain's plugins yet: adding them with a build overlay", len(missing))
-	}
 	args = append(args, "./filters/cmd/govoy")
 	say("building govoy.so: go %s", strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, "go", args...)
