@@ -482,59 +482,47 @@ func (w *watcher) childRoles(r role) []role {
 
 // readChildren lists p's children, setting a child watch, or an exists watch while p is absent.
 func (w *watcher) readChildren(p string, watch bool) ([]string, bool, error) {
-	if !watch {
-		ch, _, err := w.conn.Children(p)
-		if errors.Is(err, zk.ErrNoNode) {
-			return nil, false, nil
-		}
-		return ch, err == nil, err
-	}
-	for range 3 {
-		ch, _, _, err := w.conn.ChildrenW(p)
-		if err == nil {
-			return ch, true, nil
-		}
-		if !errors.Is(err, zk.ErrNoNode) {
-			return nil, false, err
-		}
-		ok, _, _, err := w.conn.ExistsW(p)
-		if err != nil {
-			return nil, false, err
-		}
-		if !ok {
-			return nil, false, nil
-		}
-		// Created in between: list it again (the extra data watch only causes a spare re-read).
-	}
-	return nil, false, fmt.Errorf("%s keeps appearing and vanishing", p)
+	return readWatched(w, p, watch,
+		func() ([]string, error) { ch, _, err := w.conn.Children(p); return ch, err },
+		func() ([]string, error) { ch, _, _, err := w.conn.ChildrenW(p); return ch, err })
 }
 
 // readData gets p's data with a data watch, or an exists watch while p is absent.
 func (w *watcher) readData(p string, watch bool) ([]byte, bool, error) {
+	return readWatched(w, p, watch,
+		func() ([]byte, error) { b, _, err := w.conn.Get(p); return b, err },
+		func() ([]byte, error) { b, _, _, err := w.conn.GetW(p); return b, err })
+}
+
+// readWatched reads p once (get) or with a watch (getW). An absent node is not an error: it reports
+// found=false and, when watching, leaves an exists watch so its creation is seen.
+func readWatched[T any](w *watcher, p string, watch bool, get, getW func() (T, error)) (T, bool, error) {
+	var zero T
 	if !watch {
-		b, _, err := w.conn.Get(p)
+		v, err := get()
 		if errors.Is(err, zk.ErrNoNode) {
-			return nil, false, nil
+			return zero, false, nil
 		}
-		return b, err == nil, err
+		return v, err == nil, err
 	}
 	for range 3 {
-		b, _, _, err := w.conn.GetW(p)
+		v, err := getW()
 		if err == nil {
-			return b, true, nil
+			return v, true, nil
 		}
 		if !errors.Is(err, zk.ErrNoNode) {
-			return nil, false, err
+			return zero, false, err
 		}
 		ok, _, _, err := w.conn.ExistsW(p)
 		if err != nil {
-			return nil, false, err
+			return zero, false, err
 		}
 		if !ok {
-			return nil, false, nil
+			return zero, false, nil
 		}
+		// Created in between: read it again (the extra exists watch only causes a spare re-read).
 	}
-	return nil, false, fmt.Errorf("%s keeps appearing and vanishing", p)
+	return zero, false, fmt.Errorf("%s keeps appearing and vanishing", p)
 }
 
 // snapshot groups the mirror by role for build.
