@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	udpatypev1 "github.com/cncf/xds/go/udpa/type/v1"
 	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	golangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	csgolangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/router/cluster_specifier/golang/v3alpha"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -29,6 +31,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/govoy/govoy/filters/cluster"
 	"github.com/govoy/govoy/filters/plugin"
 )
 
@@ -163,6 +166,8 @@ func (c *checker) visit(m protoreflect.Message, loc string) {
 		c.golangFilter(msg, loc)
 	case *golangv3alpha.ConfigsPerRoute:
 		c.golangPerRoute(msg, loc)
+	case *csgolangv3alpha.Config:
+		c.clusterSpecifier(msg, loc)
 	case *hcmv3.HttpConnectionManager:
 		saved := c.golangFilters
 		c.golangFilters = map[string]bool{}
@@ -243,6 +248,23 @@ func (c *checker) golangPerRoute(cfg *golangv3alpha.ConfigsPerRoute, loc string)
 		return // absent, or {disabled: true}: nothing to parse
 	}
 	c.chain(rp.GetConfig(), join(loc, "plugins_config["+strconv.Quote(plugin.FilterName)+"].config"))
+}
+
+// clusterSpecifier checks a golang cluster specifier whose config is Govoy's, with the parser the .so
+// runs (which cannot refuse a config inside Envoy: an invalid one sends everything to default_cluster).
+// Another library's config is left to the generic walk, unless the library is govoy.so.
+func (c *checker) clusterSpecifier(cfg *csgolangv3alpha.Config, loc string) {
+	if !cluster.IsConfig(cfg.GetConfig()) {
+		if path.Base(cfg.GetLibraryPath()) == "govoy.so" {
+			c.add(join(loc, "config"), "govoy.so's cluster specifier needs a %s (or a TypedStruct naming it), got %q",
+				cluster.ConfigTypeName, cfg.GetConfig().GetTypeUrl())
+		}
+		c.walk(cfg.ProtoReflect(), loc)
+		return
+	}
+	if _, err := cluster.ParseAny(cfg.GetConfig()); err != nil {
+		c.add(join(loc, "config"), "%v", err)
+	}
 }
 
 func (c *checker) chain(a *anypb.Any, loc string) {
