@@ -50,6 +50,10 @@ const DefaultTimeout = 5 * time.Second
 // DefaultHeartbeatInterval is how long an upstream connection stays silent before a heartbeat.
 const DefaultHeartbeatInterval = 30 * time.Second
 
+// DefaultIdleUpstreamTimeout is how long a proxy without downstream connections keeps idle
+// upstream connections.
+const DefaultIdleUpstreamTimeout = 5 * time.Minute
+
 // Proxy is one parsed configuration with its shared state: upstream connections, limiters,
 // breakers and counters. It is safe for concurrent use by sessions on any thread.
 type Proxy struct {
@@ -59,19 +63,28 @@ type Proxy struct {
 	maxFrame   int
 	defTimeout time.Duration
 	hbInterval time.Duration
+	idleUp     time.Duration
 	connector  Connector
 	logger     *zap.Logger
 	stats      Stats
+	prefix     *prefixState
 
 	xds       *client.Client
 	xdsCancel context.CancelFunc
+	xdsDone   chan struct{} // closed when the xDS client's goroutine returns
 	xdsMu     sync.Mutex
 	xdsCache  map[string]xdsEntry
 
 	mu        sync.Mutex
 	upstreams map[upKey]*upstream
 	endpoints map[string]*endpointState // by address: in-flight counts shared by every service
-	closed    bool
+	closed    bool                      // no new sessions or upstreams; set once
+	draining  bool                      // superseded: close when sessions and inflight reach 0
+	sessions  atomic.Int64              // accepted sessions not yet ended
+	inflight  atomic.Int64              // two-way requests not yet completed
+	done      chan struct{}             // closed when Close has finished
+	idle      *time.Timer               // armed while no session is open
+	idleGen   uint64                    // which arming idle belongs to
 }
 
 type upKey struct {
@@ -106,17 +119,22 @@ func New(cfg *proxypb.Config, conn Connector) (*Proxy, error) {
 		maxFrame:   int(cfg.GetMaxFrameBytes()),
 		defTimeout: DefaultTimeout,
 		hbInterval: DefaultHeartbeatInterval,
+		idleUp:     DefaultIdleUpstreamTimeout,
 		connector:  conn,
 		logger:     log.Named("rpc.proxy"),
 		upstreams:  map[upKey]*upstream{},
 		endpoints:  map[string]*endpointState{},
 		xdsCache:   map[string]xdsEntry{},
+		done:       make(chan struct{}),
 	}
 	if d := cfg.GetDefaultTimeout(); d != nil && d.AsDuration() > 0 {
 		p.defTimeout = d.AsDuration()
 	}
 	if d := cfg.GetUpstreamHeartbeatInterval(); d != nil && d.AsDuration() > 0 {
 		p.hbInterval = d.AsDuration()
+	}
+	if d := cfg.GetIdleUpstreamTimeout(); d != nil && d.AsDuration() > 0 {
+		p.idleUp = d.AsDuration()
 	}
 	for i, s := range cfg.GetServices() {
 		if _, dup := p.static[s.GetName()]; dup {
@@ -143,13 +161,37 @@ func New(cfg *proxypb.Config, conn Connector) (*Proxy, error) {
 			return nil, err
 		}
 	}
+	prefix := cfg.GetStatPrefix()
+	if prefix == "" {
+		prefix = DefaultStatPrefix
+	}
+	p.prefix = metrics.attach(p, prefix, int(cfg.GetMaxMethodSeries()))
 	return p, nil
 }
 
-// Close stops the xDS client and closes every upstream connection.
+// StatPrefix is the stat_prefix label of p's metrics.
+func (p *Proxy) StatPrefix() string { return p.prefix.name }
+
+// Close stops the xDS client and closes every upstream connection now; requests still waiting
+// fail. It returns when all of that is done; Retire is the graceful way.
 func (p *Proxy) Close() {
 	p.mu.Lock()
+	first := !p.closed
 	p.closed = true
+	p.mu.Unlock()
+	if first {
+		p.finish()
+	}
+	<-p.done
+}
+
+// finish releases what p holds; it runs once, after closed was set.
+func (p *Proxy) finish() {
+	defer close(p.done)
+	p.mu.Lock()
+	if p.idle != nil {
+		p.idle.Stop()
+	}
 	ups := make([]*upstream, 0, len(p.upstreams))
 	for _, u := range p.upstreams {
 		ups = append(ups, u)
@@ -158,10 +200,12 @@ func (p *Proxy) Close() {
 	p.mu.Unlock()
 	if p.xdsCancel != nil {
 		p.xdsCancel()
+		<-p.xdsDone
 	}
 	for _, u := range ups {
 		u.close()
 	}
+	metrics.detach(p)
 }
 
 // Stats returns the proxy's counters.

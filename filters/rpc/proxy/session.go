@@ -25,10 +25,17 @@ type Session struct {
 
 	wmu    sync.Mutex // writing side
 	closed atomic.Bool
+
+	counted bool        // in p.sessions until ended
+	ended   atomic.Bool // OnClose or close happened
 }
 
-// NewSession starts a session writing to down.
+// NewSession starts a session writing to down. On a closed proxy the session still exists but
+// its requests fail; Accept says so instead.
 func (p *Proxy) NewSession(down Conn) *Session {
+	if s, err := p.Accept(down); err == nil {
+		return s
+	}
 	p.stats.Connections.Add(1)
 	return &Session{p: p, down: down}
 }
@@ -73,7 +80,17 @@ func (s *Session) OnData(b []byte) {
 }
 
 // OnClose is called once the downstream connection is closed; late responses are dropped.
-func (s *Session) OnClose() { s.closed.Store(true) }
+func (s *Session) OnClose() {
+	s.closed.Store(true)
+	s.end()
+}
+
+// end takes the session out of the proxy's open sessions, once.
+func (s *Session) end() {
+	if s.counted && s.ended.CompareAndSwap(false, true) {
+		s.p.sessionEnded()
+	}
+}
 
 func (s *Session) recover(where string) {
 	if r := recover(); r != nil {
@@ -93,6 +110,7 @@ func (s *Session) close() {
 	if s.closed.CompareAndSwap(false, true) {
 		s.down.Close()
 	}
+	s.end()
 }
 
 func (s *Session) write(b []byte) {
@@ -114,6 +132,15 @@ func (s *Session) writeFrame(f codec.Frame) {
 		return
 	}
 	s.write(b)
+}
+
+// rejectCounted answers req locally with st and counts it in sr.
+func (s *Session) rejectCounted(req codec.Frame, sr *series, st codec.Status, msg string, start time.Time) {
+	sr.count(resultOf(st))
+	if req.Kind() == codec.KindRequest {
+		sr.observe(time.Since(start))
+	}
+	s.reject(req, st, msg)
 }
 
 // reject answers req locally with st.
@@ -143,42 +170,46 @@ func (s *Session) handle(f codec.Frame) {
 		}
 		return
 	}
+	start := time.Now()
 	if f.Kind() == codec.KindOnewayRequest {
 		p.stats.Oneway.Add(1)
 	} else {
 		p.stats.Requests.Add(1)
 	}
 	if err := f.Err(); err != nil {
-		s.reject(f, codec.StatusBadRequest, err.Error())
+		s.rejectCounted(f, p.prefix.other, codec.StatusBadRequest, err.Error(), start)
 		return
 	}
-	rt := p.routeFor(f)
 	rf := f.Route()
+	sr := p.prefix.seriesFor(metrics, rf.Service, rf.Method)
+	rt := p.routeFor(f)
 	if rt == nil {
 		p.stats.NoRoute.Add(1)
-		s.reject(f, codec.StatusNoRoute, fmt.Sprintf("no route for %s:%s:%s.%s", rf.Group, rf.Service, rf.Version, rf.Method))
+		s.rejectCounted(f, sr, codec.StatusNoRoute, fmt.Sprintf("no route for %s:%s:%s.%s", rf.Group, rf.Service, rf.Version, rf.Method), start)
 		return
 	}
 	if !rt.allow(rf.Method) {
 		p.stats.RateLimited.Add(1)
-		s.reject(f, codec.StatusRateLimited, "rate limited: "+rf.Service+"."+rf.Method)
+		s.rejectCounted(f, sr, codec.StatusRateLimited, "rate limited: "+rf.Service+"."+rf.Method, start)
 		return
 	}
 	svc := p.serviceFor(rt.service)
 	if svc == nil || len(svc.endpoints) == 0 {
 		p.stats.NoProvider.Add(1)
-		s.reject(f, codec.StatusNoProvider, "no provider for service "+rt.service)
+		s.rejectCounted(f, sr, codec.StatusNoProvider, "no provider for service "+rt.service, start)
 		return
 	}
-	c := &call{s: s, req: f, origID: f.ID(), route: rt, svc: svc, oneway: f.Kind() == codec.KindOnewayRequest}
+	c := &call{s: s, req: f, origID: f.ID(), route: rt, svc: svc, oneway: f.Kind() == codec.KindOnewayRequest,
+		series: sr, start: start}
 	if !c.oneway {
 		if svc.maxPending > 0 && svc.pending.Add(1) > svc.maxPending {
 			svc.pending.Add(-1)
 			p.stats.CircuitOpen.Add(1)
-			s.reject(f, codec.StatusCircuitOpen, "too many pending requests for "+svc.name)
+			s.rejectCounted(f, sr, codec.StatusCircuitOpen, "too many pending requests for "+svc.name, start)
 			return
 		}
 		c.countedPending = svc.maxPending > 0
+		p.inflight.Add(1)
 		timeout := rt.timeout
 		if timeout == 0 {
 			timeout = rf.Timeout
@@ -216,6 +247,9 @@ func (s *Session) dispatch(c *call) {
 	if err == nil {
 		err = u.send(c, st)
 	}
+	if err == nil && c.oneway {
+		c.series.count(resOneway) // forwarded; nothing completes a oneway call
+	}
 	if fresh {
 		p.connect(u)
 	}
@@ -241,6 +275,8 @@ type call struct {
 	countedPending bool
 	timeout        time.Duration
 	origID         uint64
+	series         *series
+	start          time.Time
 
 	mu    sync.Mutex // guards what follows and mutation of req
 	timer *time.Timer
@@ -298,6 +334,18 @@ func (c *call) complete(rsp codec.Frame, st codec.Status, msg string) {
 	}
 	if rsp != nil {
 		c.s.p.stats.Responses.Add(1)
+		if rsp.Status() == codec.StatusOK {
+			c.series.count(resOK)
+		} else {
+			c.series.count(resError)
+		}
+	} else {
+		c.series.count(resultOf(st))
+	}
+	if !c.oneway {
+		// Before the write: whoever reads the answer sees the request accounted for.
+		c.series.observe(time.Since(c.start))
+		c.s.p.callEnded()
 	}
 	if out != nil {
 		c.s.writeFrame(out)

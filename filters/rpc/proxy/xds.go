@@ -28,8 +28,9 @@ func (p *Proxy) startXDS(x *proxypb.XdsSource) error {
 		return fmt.Errorf("rpc proxy: xds: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.xds, p.xdsCancel = c, cancel
+	p.xds, p.xdsCancel, p.xdsDone = c, cancel, make(chan struct{})
 	go func() {
+		defer close(p.xdsDone)
 		defer func() {
 			if r := recover(); r != nil {
 				p.stats.Panics.Add(1)

@@ -95,8 +95,20 @@ type Config struct {
 	// A heartbeat goes to each upstream connection idle this long (providers close silent
 	// consumers); 0 means 30s. At least 10ms.
 	UpstreamHeartbeatInterval *durationpb.Duration `protobuf:"bytes,7,opt,name=upstream_heartbeat_interval,json=upstreamHeartbeatInterval,proto3" json:"upstream_heartbeat_interval,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// Names this listener's metrics (the stat_prefix label, as Envoy's tcp_proxy stat_prefix) and
+	// identifies the listener when Envoy replaces its config: a newer config with the same
+	// stat_prefix on the same listening port supersedes the older one, whose proxy is then drained
+	// and released. Give each listener (and each filter chain) its own. Empty means "govoy_rpc".
+	StatPrefix string `protobuf:"bytes,8,opt,name=stat_prefix,json=statPrefix,proto3" json:"stat_prefix,omitempty"`
+	// Distinct (service, method) label pairs kept per stat_prefix in the per-method metrics; later
+	// pairs are counted under service="other", method="other". 0 means 200.
+	MaxMethodSeries uint32 `protobuf:"varint,9,opt,name=max_method_series,json=maxMethodSeries,proto3" json:"max_method_series,omitempty"`
+	// Upstream connections without pending requests close once the proxy has had no downstream
+	// connection for this long; the next request reconnects. Envoy never says a listener was
+	// removed, so this bounds what such a listener's proxy holds. 0 means 5m. At least 10ms.
+	IdleUpstreamTimeout *durationpb.Duration `protobuf:"bytes,10,opt,name=idle_upstream_timeout,json=idleUpstreamTimeout,proto3" json:"idle_upstream_timeout,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -174,6 +186,27 @@ func (x *Config) GetDefaultTimeout() *durationpb.Duration {
 func (x *Config) GetUpstreamHeartbeatInterval() *durationpb.Duration {
 	if x != nil {
 		return x.UpstreamHeartbeatInterval
+	}
+	return nil
+}
+
+func (x *Config) GetStatPrefix() string {
+	if x != nil {
+		return x.StatPrefix
+	}
+	return ""
+}
+
+func (x *Config) GetMaxMethodSeries() uint32 {
+	if x != nil {
+		return x.MaxMethodSeries
+	}
+	return 0
+}
+
+func (x *Config) GetIdleUpstreamTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.IdleUpstreamTimeout
 	}
 	return nil
 }
@@ -657,7 +690,7 @@ var File_filters_rpc_proxy_proxypb_config_proto protoreflect.FileDescriptor
 
 const file_filters_rpc_proxy_proxypb_config_proto_rawDesc = "" +
 	"\n" +
-	"&filters/rpc/proxy/proxypb/config.proto\x12\x12govoy.rpc.proxy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17validate/validate.proto\"\xbd\x03\n" +
+	"&filters/rpc/proxy/proxypb/config.proto\x12\x12govoy.rpc.proxy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17validate/validate.proto\"\x90\x05\n" +
 	"\x06Config\x12,\n" +
 	"\tprotocols\x18\x01 \x03(\tB\x0e\xfaB\v\x92\x01\b\b\x01\"\x04r\x02\x10\x01R\tprotocols\x12;\n" +
 	"\x06routes\x18\x02 \x03(\v2\x19.govoy.rpc.proxy.v1.RouteB\b\xfaB\x05\x92\x01\x02\b\x01R\x06routes\x127\n" +
@@ -666,7 +699,13 @@ const file_filters_rpc_proxy_proxypb_config_proto_rawDesc = "" +
 	"\x0fmax_frame_bytes\x18\x05 \x01(\rR\rmaxFrameBytes\x12L\n" +
 	"\x0fdefault_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationB\b\xfaB\x05\xaa\x01\x022\x00R\x0edefaultTimeout\x12h\n" +
 	"\x1bupstream_heartbeat_interval\x18\a \x01(\v2\x19.google.protobuf.DurationB\r\xfaB\n" +
-	"\xaa\x01\a2\x05\x10\x80\xad\xe2\x04R\x19upstreamHeartbeatInterval\"\xfb\x01\n" +
+	"\xaa\x01\a2\x05\x10\x80\xad\xe2\x04R\x19upstreamHeartbeatInterval\x12=\n" +
+	"\vstat_prefix\x18\b \x01(\tB\x1c\xfaB\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\n" +
+	"statPrefix\x124\n" +
+	"\x11max_method_series\x18\t \x01(\rB\b\xfaB\x05*\x03\x18\x90NR\x0fmaxMethodSeries\x12\\\n" +
+	"\x15idle_upstream_timeout\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationB\r\xfaB\n" +
+	"\xaa\x01\a2\x05\x10\x80\xad\xe2\x04R\x13idleUpstreamTimeout\"\xfb\x01\n" +
 	"\x05Route\x12/\n" +
 	"\x05match\x18\x01 \x01(\v2\x19.govoy.rpc.proxy.v1.MatchR\x05match\x12!\n" +
 	"\aservice\x18\x02 \x01(\tB\a\xfaB\x04r\x02\x10\x01R\aservice\x12=\n" +
@@ -751,20 +790,21 @@ var file_filters_rpc_proxy_proxypb_config_proto_depIdxs = []int32{
 	8,  // 2: govoy.rpc.proxy.v1.Config.xds:type_name -> govoy.rpc.proxy.v1.XdsSource
 	11, // 3: govoy.rpc.proxy.v1.Config.default_timeout:type_name -> google.protobuf.Duration
 	11, // 4: govoy.rpc.proxy.v1.Config.upstream_heartbeat_interval:type_name -> google.protobuf.Duration
-	3,  // 5: govoy.rpc.proxy.v1.Route.match:type_name -> govoy.rpc.proxy.v1.Match
-	11, // 6: govoy.rpc.proxy.v1.Route.timeout:type_name -> google.protobuf.Duration
-	7,  // 7: govoy.rpc.proxy.v1.Route.rate_limit:type_name -> govoy.rpc.proxy.v1.RateLimit
-	9,  // 8: govoy.rpc.proxy.v1.Match.headers:type_name -> govoy.rpc.proxy.v1.Match.HeadersEntry
-	5,  // 9: govoy.rpc.proxy.v1.Service.endpoints:type_name -> govoy.rpc.proxy.v1.Endpoint
-	0,  // 10: govoy.rpc.proxy.v1.Service.lb_policy:type_name -> govoy.rpc.proxy.v1.LbPolicy
-	6,  // 11: govoy.rpc.proxy.v1.Service.circuit_breaker:type_name -> govoy.rpc.proxy.v1.CircuitBreaker
-	10, // 12: govoy.rpc.proxy.v1.Endpoint.metadata:type_name -> govoy.rpc.proxy.v1.Endpoint.MetadataEntry
-	11, // 13: govoy.rpc.proxy.v1.RateLimit.fill_interval:type_name -> google.protobuf.Duration
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	11, // 5: govoy.rpc.proxy.v1.Config.idle_upstream_timeout:type_name -> google.protobuf.Duration
+	3,  // 6: govoy.rpc.proxy.v1.Route.match:type_name -> govoy.rpc.proxy.v1.Match
+	11, // 7: govoy.rpc.proxy.v1.Route.timeout:type_name -> google.protobuf.Duration
+	7,  // 8: govoy.rpc.proxy.v1.Route.rate_limit:type_name -> govoy.rpc.proxy.v1.RateLimit
+	9,  // 9: govoy.rpc.proxy.v1.Match.headers:type_name -> govoy.rpc.proxy.v1.Match.HeadersEntry
+	5,  // 10: govoy.rpc.proxy.v1.Service.endpoints:type_name -> govoy.rpc.proxy.v1.Endpoint
+	0,  // 11: govoy.rpc.proxy.v1.Service.lb_policy:type_name -> govoy.rpc.proxy.v1.LbPolicy
+	6,  // 12: govoy.rpc.proxy.v1.Service.circuit_breaker:type_name -> govoy.rpc.proxy.v1.CircuitBreaker
+	10, // 13: govoy.rpc.proxy.v1.Endpoint.metadata:type_name -> govoy.rpc.proxy.v1.Endpoint.MetadataEntry
+	11, // 14: govoy.rpc.proxy.v1.RateLimit.fill_interval:type_name -> google.protobuf.Duration
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_filters_rpc_proxy_proxypb_config_proto_init() }

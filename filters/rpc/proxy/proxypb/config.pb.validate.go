@@ -253,6 +253,69 @@ func (m *Config) validate(all bool) error {
 		}
 	}
 
+	if utf8.RuneCountInString(m.GetStatPrefix()) > 128 {
+		err := ConfigValidationError{
+			field:  "StatPrefix",
+			reason: "value length must be at most 128 runes",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if !_Config_StatPrefix_Pattern.MatchString(m.GetStatPrefix()) {
+		err := ConfigValidationError{
+			field:  "StatPrefix",
+			reason: "value does not match regex pattern \"^[A-Za-z0-9_.:-]*$\"",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if m.GetMaxMethodSeries() > 10000 {
+		err := ConfigValidationError{
+			field:  "MaxMethodSeries",
+			reason: "value must be less than or equal to 10000",
+		}
+		if !all {
+			return err
+		}
+		errors = append(errors, err)
+	}
+
+	if d := m.GetIdleUpstreamTimeout(); d != nil {
+		dur, err := d.AsDuration(), d.CheckValid()
+		if err != nil {
+			err = ConfigValidationError{
+				field:  "IdleUpstreamTimeout",
+				reason: "value is not a valid duration",
+				cause:  err,
+			}
+			if !all {
+				return err
+			}
+			errors = append(errors, err)
+		} else {
+
+			gte := time.Duration(0*time.Second + 10000000*time.Nanosecond)
+
+			if dur < gte {
+				err := ConfigValidationError{
+					field:  "IdleUpstreamTimeout",
+					reason: "value must be greater than or equal to 10ms",
+				}
+				if !all {
+					return err
+				}
+				errors = append(errors, err)
+			}
+
+		}
+	}
+
 	if len(errors) > 0 {
 		return ConfigMultiError(errors)
 	}
@@ -329,6 +392,8 @@ var _ interface {
 	Cause() error
 	ErrorName() string
 } = ConfigValidationError{}
+
+var _Config_StatPrefix_Pattern = regexp.MustCompile("^[A-Za-z0-9_.:-]*$")
 
 // Validate checks the field values on Route with the rules defined in the
 // proto definition for this message. If any rules are violated, the first
