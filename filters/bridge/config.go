@@ -1,6 +1,7 @@
 // Package bridge is the HTTP/JSON -> RPC gateway behind Envoy's golang HTTP-TCP bridge: it turns a
-// JSON request into a generic invocation frame (Dubbo $invoke, hessian2) and the RPC response frame
-// back into a JSON body and an HTTP status. It is pure Go; filters/bridge/envoybridge wires it to
+// JSON request into an RPC request frame (Dubbo generic $invoke in hessian2, or a Bolt SofaRequest
+// in sofa-hessian's draft grammar, see sofahessian) and the response frame back into a JSON body
+// and an HTTP status. It is pure Go; filters/bridge/envoybridge wires it to
 // Envoy's SDK.
 package bridge
 

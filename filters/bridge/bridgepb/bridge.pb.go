@@ -29,6 +29,8 @@ const (
 	Config_PROTOCOL_UNSPECIFIED Config_Protocol = 0
 	// Dubbo over TCP, generic invocation ($invoke).
 	Config_DUBBO Config_Protocol = 1
+	// Bolt v1 (SOFARPC 5), typed invocation of a SofaRequest in sofa-hessian's draft Hessian 2.
+	Config_BOLT Config_Protocol = 2
 )
 
 // Enum value maps for Config_Protocol.
@@ -36,10 +38,12 @@ var (
 	Config_Protocol_name = map[int32]string{
 		0: "PROTOCOL_UNSPECIFIED",
 		1: "DUBBO",
+		2: "BOLT",
 	}
 	Config_Protocol_value = map[string]int32{
 		"PROTOCOL_UNSPECIFIED": 0,
 		"DUBBO":                1,
+		"BOLT":                 2,
 	}
 )
 
@@ -175,7 +179,7 @@ type Config struct {
 	Headers *Config_Headers `protobuf:"bytes,3,opt,name=headers,proto3" json:"headers,omitempty"`
 	// Read "service", "method", "version" and "group" from the JSON body (default true).
 	BodyFields Config_BodyFields `protobuf:"varint,4,opt,name=body_fields,json=bodyFields,proto3,enum=govoy.bridge.v1.Config_BodyFields" json:"body_fields,omitempty"`
-	// Timeout the provider is told about (Dubbo "timeout" attachment, Bolt header timeout) when the
+	// Timeout the provider is told about (Dubbo "timeout" attachment, Bolt frame timeout) when the
 	// request does not carry its own in the x-rpc-timeout-ms header. Default 3s. Envoy's route
 	// timeout bounds the wait on the gateway side: set it a little higher.
 	DefaultTimeout *durationpb.Duration `protobuf:"bytes,5,opt,name=default_timeout,json=defaultTimeout,proto3" json:"default_timeout,omitempty"`
@@ -346,7 +350,7 @@ var File_filters_bridge_bridgepb_bridge_proto protoreflect.FileDescriptor
 
 const file_filters_bridge_bridgepb_bridge_proto_rawDesc = "" +
 	"\n" +
-	"$filters/bridge/bridgepb/bridge.proto\x12\x0fgovoy.bridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17validate/validate.proto\"\xe8\x06\n" +
+	"$filters/bridge/bridgepb/bridge.proto\x12\x0fgovoy.bridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17validate/validate.proto\"\xec\x06\n" +
 	"\x06Config\x12H\n" +
 	"\bprotocol\x18\x01 \x01(\x0e2 .govoy.bridge.v1.Config.ProtocolB\n" +
 	"\xfaB\a\x82\x01\x04\x10\x01 \x00R\bprotocol\x127\n" +
@@ -363,10 +367,11 @@ const file_filters_bridge_bridgepb_bridge_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tB\x11\xfaB\x0er\f\x18\x80\x02\xc8\x01\x01\xd0\x01\x01\xc0\x01\x01R\aservice\x12)\n" +
 	"\x06method\x18\x02 \x01(\tB\x11\xfaB\x0er\f\x18\x80\x02\xc8\x01\x01\xd0\x01\x01\xc0\x01\x01R\x06method\x12+\n" +
 	"\aversion\x18\x03 \x01(\tB\x11\xfaB\x0er\f\x18\x80\x02\xc8\x01\x01\xd0\x01\x01\xc0\x01\x01R\aversion\x12'\n" +
-	"\x05group\x18\x04 \x01(\tB\x11\xfaB\x0er\f\x18\x80\x02\xc8\x01\x01\xd0\x01\x01\xc0\x01\x01R\x05group\"5\n" +
+	"\x05group\x18\x04 \x01(\tB\x11\xfaB\x0er\f\x18\x80\x02\xc8\x01\x01\xd0\x01\x01\xc0\x01\x01R\x05group\"9\n" +
 	"\bProtocol\x12\x18\n" +
 	"\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\t\n" +
-	"\x05DUBBO\x10\x01\"\x04\b\x02\x10\x02\"\x1d\n" +
+	"\x05DUBBO\x10\x01\x12\b\n" +
+	"\x04BOLT\x10\x02\"\x1d\n" +
 	"\rSerialization\x12\f\n" +
 	"\bHESSIAN2\x10\x00\"5\n" +
 	"\n" +
