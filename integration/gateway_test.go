@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -97,69 +96,16 @@ func startPeer(t *testing.T, what, dir string, limit time.Duration, name string,
 	return ""
 }
 
-var (
-	dubboJavaOnce sync.Once
-	dubboJavaCP   string // classpath of the Java provider: classes + dependencies
-	dubboJavaErr  error
-)
-
-// startDubboJavaPeer builds testdata/gatewaypeers/dubbojava with Maven (offline first) and runs
-// the Java Dubbo 3.2.9 provider on a free loopback port.
+// startDubboJavaPeer runs org.example.GatewayProvider of testdata/rpcpeers/dubbojava (Java Dubbo
+// 3.2.9, built with Maven by rpc_java_test.go) on a free port of 127.0.0.1, and checks that it
+// listens there only.
 func startDubboJavaPeer(t *testing.T) string {
 	t.Helper()
-	needBuild(t)
-	// Dubbo 3.2.9 binds its server socket to 0.0.0.0 whatever loopback host it is given (see
-	// Provider.java); loopback-only workplaces opt in explicitly.
-	if os.Getenv("GOVOY_JAVA_DUBBO_PEER") != "1" {
-		t.Skip("the Java Dubbo provider binds 0.0.0.0 (Dubbo 3.2.9 ignores 127.x bind addresses): set GOVOY_JAVA_DUBBO_PEER=1 to run it")
-	}
-	for _, tool := range []string{"mvn", "java"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the Java Dubbo provider needs Maven and a JDK (apt-get install maven default-jdk-headless): %v", err)
-		}
-	}
-	dubboJavaOnce.Do(func() {
-		dir := filepath.Join(workDir, "dubbojava")
-		if b, err := exec.Command("cp", "-r", filepath.Join(repoRoot, "integration/testdata/gatewaypeers/dubbojava"), dir).CombinedOutput(); err != nil {
-			dubboJavaErr = fmt.Errorf("copy provider: %v %s", err, b)
-			return
-		}
-		build := func(offline bool) ([]byte, error) {
-			args := []string{"-q", "compile", "dependency:build-classpath", "-Dmdep.outputFile=target/classpath.txt"}
-			if offline {
-				args = append([]string{"-o"}, args...)
-			}
-			cmd := exec.Command("mvn", args...)
-			cmd.Dir = dir
-			return cmd.CombinedOutput()
-		}
-		if _, err := build(true); err != nil {
-			if b, err := build(false); err != nil {
-				dubboJavaErr = fmt.Errorf("mvn: %v\n%s", err, tail(string(b), 3000))
-				return
-			}
-		}
-		deps, err := os.ReadFile(filepath.Join(dir, "target/classpath.txt"))
-		if err != nil {
-			dubboJavaErr = err
-			return
-		}
-		dubboJavaCP = filepath.Join(dir, "target/classes") + ":" + strings.TrimSpace(string(deps))
-	})
-	if dubboJavaErr != nil {
-		t.Fatalf("build Java Dubbo provider: %v", dubboJavaErr)
-	}
-	tmp := t.TempDir()
-	// Dubbo resolves the host name for its own address; a hosts file keeps it on loopback.
-	hosts := filepath.Join(tmp, "hosts")
-	name, _ := os.Hostname()
-	if err := os.WriteFile(hosts, []byte("127.0.0.1 "+name+" localhost\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	port := gatewayFreePort(t)
-	// --add-opens: hessian-lite serializes exceptions by reflection on Throwable's fields.
-	return startPeer(t, "Java Dubbo provider", tmp, 120*time.Second, "java", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
-		"-Djdk.net.hosts.file="+hosts, "-Ddubbo.network.interface.ignored=.*", "-cp", dubboJavaCP, "org.example.Provider", strconv.Itoa(port))
+	p := launchJava(t, "Java Dubbo gateway provider", "org.example.GatewayProvider", strconv.Itoa(port))
+	p.waitReady(t, "LISTENING ")
+	requireLoopbackOnly(t, "Java Dubbo gateway provider", p.cmd.Process.Pid, port)
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // gatewayFreePort returns a loopback port that was free a moment ago (the peers bind it themselves).
