@@ -37,7 +37,9 @@ func newRoute(r *proxypb.Route) (*route, error) {
 	return rt, nil
 }
 
-func (r *route) matches(rf codec.Route, h codec.Headers) bool {
+// matches reports whether the request matches the route. The frame's headers are asked for only
+// when the rule matches on headers: codecs build the header list on demand.
+func (r *route) matches(rf codec.Route, f codec.Frame) bool {
 	m := r.match
 	if m == nil {
 		return true
@@ -48,7 +50,12 @@ func (r *route) matches(rf codec.Route, h codec.Headers) bool {
 		(m.GetGroup() != "" && m.GetGroup() != rf.Group) {
 		return false
 	}
-	for k, want := range m.GetHeaders() {
+	hm := m.GetHeaders()
+	if len(hm) == 0 {
+		return true
+	}
+	h := f.Headers()
+	for k, want := range hm {
 		if got, ok := h.Get(k); !ok || got != want {
 			return false
 		}
@@ -68,9 +75,9 @@ func (r *route) allow(method string) bool {
 }
 
 func (p *Proxy) routeFor(f codec.Frame) *route {
-	rf, h := f.Route(), f.Headers()
+	rf := f.Route()
 	for _, r := range p.routes {
-		if r.matches(rf, h) {
+		if r.matches(rf, f) {
 			return r
 		}
 	}

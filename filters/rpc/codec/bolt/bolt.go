@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"unsafe"
 
 	"github.com/govoy/govoy/filters/rpc/codec"
 )
@@ -189,7 +190,9 @@ func (Codec) Decode(buf []byte, _ codec.Side, maxFrame int) (codec.Frame, int, e
 	if int64(len(buf)) < total {
 		return nil, 0, nil
 	}
-	f := &Frame{raw: append(make([]byte, 0, total), buf[:total]...), l: l, crc: crc}
+	f := allocFrame(int(total))
+	copy(f.raw, buf)
+	f.l, f.crc = l, crc
 	if crc {
 		end := len(f.raw) - 4
 		if want, got := binary.BigEndian.Uint32(f.raw[end:]), crc32.ChecksumIEEE(f.raw[:end]); want != got {
@@ -198,6 +201,53 @@ func (Codec) Decode(buf []byte, _ codec.Side, maxFrame int) (codec.Frame, int, e
 	}
 	f.parse()
 	return f, int(total), nil
+}
+
+// frameSize is unsafe.Sizeof(Frame{}) (a test checks it): allocFrame's buffer sizes are chosen
+// so that frame plus buffer fill one of Go's size classes.
+const frameSize = 104
+
+// allocFrame returns a frame whose raw has length and capacity n. Up to 4 KiB the bytes share
+// the frame's allocation: one allocation per decoded frame instead of two, which matters at a
+// million frames a second. Each buffer is a size class less frameSize (and less the 8-byte
+// header Go puts on objects over 512 bytes).
+func allocFrame(n int) *Frame {
+	switch {
+	case n <= 256-frameSize:
+		return allocWith[[256 - frameSize]byte](n)
+	case n <= 512-frameSize:
+		return allocWith[[512 - frameSize]byte](n)
+	case n <= 640-8-frameSize:
+		return allocWith[[640 - 8 - frameSize]byte](n)
+	case n <= 768-8-frameSize:
+		return allocWith[[768 - 8 - frameSize]byte](n)
+	case n <= 1024-8-frameSize:
+		return allocWith[[1024 - 8 - frameSize]byte](n)
+	case n <= 1152-8-frameSize:
+		return allocWith[[1152 - 8 - frameSize]byte](n)
+	case n <= 1408-8-frameSize:
+		return allocWith[[1408 - 8 - frameSize]byte](n)
+	case n <= 1792-8-frameSize:
+		return allocWith[[1792 - 8 - frameSize]byte](n)
+	case n <= 2304-8-frameSize:
+		return allocWith[[2304 - 8 - frameSize]byte](n)
+	case n <= 3072-8-frameSize:
+		return allocWith[[3072 - 8 - frameSize]byte](n)
+	case n <= 4096-8-frameSize:
+		return allocWith[[4096 - 8 - frameSize]byte](n)
+	}
+	return &Frame{raw: make([]byte, n)}
+}
+
+// allocWith allocates a frame followed by a B (a byte array of at least n bytes) and makes raw
+// the first n bytes of it. The capacity is n, so appends never write into the rest of B.
+func allocWith[B any](n int) *Frame {
+	x := new(struct {
+		Frame
+		b B
+	})
+	x.raw = unsafe.Slice((*byte)(unsafe.Pointer(&x.b)), n)
+	return &x.Frame
 }
 
 func (Codec) Encode(f codec.Frame, dst []byte) ([]byte, error) {

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+	"unsafe"
 
 	hessian "github.com/apache/dubbo-go-hessian2"
 
@@ -45,6 +48,9 @@ type command struct {
 	content         []byte
 }
 
+// null in a command's header stands for a null string (length -1).
+const null = "\x00null"
+
 func (c command) bytes() []byte {
 	var b []byte
 	b = append(b, c.proto)
@@ -67,6 +73,10 @@ func (c command) bytes() []byte {
 	var hdr []byte
 	for _, kv := range c.header {
 		for _, s := range kv {
+			if s == null {
+				hdr = binary.BigEndian.AppendUint32(hdr, math.MaxUint32) // length -1
+				continue
+			}
 			hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(s)))
 			hdr = append(hdr, s...)
 		}
@@ -389,5 +399,47 @@ func TestSOFARPCCapture(t *testing.T) {
 		if len(c) == 0 || c[0] != 'O' || !bytes.Contains(c, []byte("org.example.HelloService:1.0:blue")) {
 			t.Fatalf("%s: content %.60q", name, c)
 		}
+	}
+}
+
+// TestFrameAllocation pins the struct size allocFrame's buffer sizes assume, and checks a decoded
+// frame costs one allocation.
+func TestFrameAllocation(t *testing.T) {
+	if got := unsafe.Sizeof(Frame{}); got != frameSize {
+		t.Fatalf("Frame is %d bytes, frameSize says %d: update frameSize", got, frameSize)
+	}
+	for _, n := range []int{1, 100, 300, 500, 900, 2000, 4000, 5000} {
+		f := allocFrame(n)
+		if len(f.raw) != n || cap(f.raw) != n {
+			t.Fatalf("allocFrame(%d): len %d cap %d", n, len(f.raw), cap(f.raw))
+		}
+	}
+}
+
+// TestHeaderScanMatchesHeaders: routing reads the first service and method entries while
+// decoding, and the header list built on demand holds the same entries, null ones dropped.
+func TestHeaderScanMatchesHeaders(t *testing.T) {
+	b := command{proto: ProtoV1, typ: TypeRequest, cmd: CmdRPCRequest, ver2: 1, id: 8, codecID: 1, timeout: 100,
+		header: [][2]string{{null, "v"}, {KeyService, null}, {KeyService, "a.B:1:g:x"}, {KeyService, "c.D:2"},
+			{"k", null}, {KeyMethod, "m"}, {KeyMethod, "m2"}, {KeyTargetService, "e.F"}}}.bytes()
+	f := mustDecode(t, b)
+	want := codec.Route{Service: "a.B", Version: "1", Group: "g:x", Method: "m", Timeout: 100 * time.Millisecond}
+	if f.Err() != nil || f.Route() != want {
+		t.Fatalf("route %+v (err %v), want %+v", f.Route(), f.Err(), want)
+	}
+	var got [][2]string
+	f.Headers().Range(func(k, v string) bool {
+		got = append(got, [2]string{k, v})
+		return true
+	})
+	wantH := [][2]string{{KeyService, "a.B:1:g:x"}, {KeyService, "c.D:2"}, {KeyMethod, "m"}, {KeyMethod, "m2"}, {KeyTargetService, "e.F"}}
+	if fmt.Sprint(got) != fmt.Sprint(wantH) {
+		t.Fatalf("headers %v want %v", got, wantH)
+	}
+	// Unchanged headers copy through; a Set re-encodes and keeps the routing.
+	f.Headers().Set("x", "y")
+	g := mustDecode(t, mustWire(t)(f, nil))
+	if v, _ := g.Headers().Get("x"); v != "y" || g.Route() != want || g.Headers().Len() != 6 {
+		t.Fatalf("re-encoded: x %q route %+v len %d", v, g.Route(), g.Headers().Len())
 	}
 }

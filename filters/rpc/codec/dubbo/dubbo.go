@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	hessian "github.com/apache/dubbo-go-hessian2"
 
@@ -103,9 +104,57 @@ func (Codec) Decode(buf []byte, _ codec.Side, maxFrame int) (codec.Frame, int, e
 	if int64(len(buf)) < total {
 		return nil, 0, nil
 	}
-	f := &Frame{raw: append(make([]byte, 0, total), buf[:total]...)}
+	f := allocFrame(int(total))
+	copy(f.raw, buf)
 	f.parse()
 	return f, int(total), nil
+}
+
+// frameSize is unsafe.Sizeof(Frame{}) (a test checks it): allocFrame's buffer sizes are chosen
+// so that frame plus buffer fill one of Go's size classes.
+const frameSize = 152
+
+// allocFrame returns a frame whose raw has length and capacity n. Up to 4 KiB the bytes share
+// the frame's allocation: one allocation per decoded frame instead of two, which matters at a
+// million frames a second. Each buffer is a size class less frameSize (and less the 8-byte
+// header Go puts on objects over 512 bytes).
+func allocFrame(n int) *Frame {
+	switch {
+	case n <= 256-frameSize:
+		return allocWith[[256 - frameSize]byte](n)
+	case n <= 384-frameSize:
+		return allocWith[[384 - frameSize]byte](n)
+	case n <= 512-frameSize:
+		return allocWith[[512 - frameSize]byte](n)
+	case n <= 640-8-frameSize:
+		return allocWith[[640 - 8 - frameSize]byte](n)
+	case n <= 768-8-frameSize:
+		return allocWith[[768 - 8 - frameSize]byte](n)
+	case n <= 1024-8-frameSize:
+		return allocWith[[1024 - 8 - frameSize]byte](n)
+	case n <= 1280-8-frameSize:
+		return allocWith[[1280 - 8 - frameSize]byte](n)
+	case n <= 1536-8-frameSize:
+		return allocWith[[1536 - 8 - frameSize]byte](n)
+	case n <= 2048-8-frameSize:
+		return allocWith[[2048 - 8 - frameSize]byte](n)
+	case n <= 2688-8-frameSize:
+		return allocWith[[2688 - 8 - frameSize]byte](n)
+	case n <= 4096-8-frameSize:
+		return allocWith[[4096 - 8 - frameSize]byte](n)
+	}
+	return &Frame{raw: make([]byte, n)}
+}
+
+// allocWith allocates a frame followed by a B (a byte array of at least n bytes) and makes raw
+// the first n bytes of it. The capacity is n, so appends never write into the rest of B.
+func allocWith[B any](n int) *Frame {
+	x := new(struct {
+		Frame
+		b B
+	})
+	x.raw = unsafe.Slice((*byte)(unsafe.Pointer(&x.b)), n)
+	return &x.Frame
 }
 
 func (Codec) Encode(f codec.Frame, dst []byte) ([]byte, error) {

@@ -3,12 +3,15 @@ package dubbo
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	hessian "github.com/apache/dubbo-go-hessian2"
 
@@ -84,6 +87,8 @@ func TestRequestRoutingFieldsMatchLibrary(t *testing.T) {
 		{"no args", hessian.Service{Path: "a.B", Method: "ping"}, []any{}, nil},
 		{"primitives", hessian.Service{Path: "a.C", Version: "2", Method: "m"}, []any{true, int64(5), 2.5, []byte("bin"), []string{"s"}}, map[string]string{}},
 		{"long strings", hessian.Service{Path: "a.D", Method: "m"}, []any{strings.Repeat("長", 40000)}, map[string]string{"big": strings.Repeat("v", 5000)}},
+		// Converted (surrogate pairs) and chunked strings do not point into the frame.
+		{"non-ascii and chunked names", hessian.Service{Path: "a.値😀", Method: strings.Repeat("m", 40000), Group: "g😀", Version: "v😀", Timeout: time.Second}, []any{"x"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -423,5 +428,129 @@ func TestJavaDubboCapture(t *testing.T) {
 		if att := libraryRequest(t, out)[6].(map[string]string); att["tag"] != "canary" || att["timeout"] != "2500" {
 			t.Fatalf("%s: re-encoded attachments %v", name, att)
 		}
+	}
+}
+
+// TestFrameAllocation pins the struct size allocFrame's buffer sizes assume, and checks a decoded
+// frame costs one allocation.
+func TestFrameAllocation(t *testing.T) {
+	if got := unsafe.Sizeof(Frame{}); got != frameSize {
+		t.Fatalf("Frame is %d bytes, frameSize says %d: update frameSize", got, frameSize)
+	}
+	for _, n := range []int{1, 100, 300, 500, 900, 2000, 4000, 5000} {
+		f := allocFrame(n)
+		if len(f.raw) != n || cap(f.raw) != n {
+			t.Fatalf("allocFrame(%d): len %d cap %d", n, len(f.raw), cap(f.raw))
+		}
+	}
+}
+
+func TestParseMillisMatchesStrconv(t *testing.T) {
+	for _, v := range []string{"0", "7", "3000", "007", "+5", "-1", "-0", "", "1a", " 1", "999999999999999999",
+		"9223372036854775807", "9223372036854775808", "99999999999999999999", "1_000"} {
+		got, gerr := parseMillis(v)
+		want, werr := strconv.ParseInt(v, 10, 64)
+		if got != want || (gerr == nil) != (werr == nil) {
+			t.Errorf("%q: got %d, %v; strconv %d, %v", v, got, gerr, want, werr)
+		}
+	}
+}
+
+// Distinct classes for the argument lists below (hessian2 numbers class definitions in order).
+type (
+	c0 struct{ A int32 }
+	c1 struct{ A int32 }
+	c2 struct{ A int32 }
+	c3 struct{ A int32 }
+	c4 struct{ A int32 }
+	c5 struct{ A int32 }
+	c6 struct{ A int32 }
+	c7 struct{ A, B string }
+)
+
+func (c0) JavaClassName() string { return "t.C0" }
+func (c1) JavaClassName() string { return "t.C1" }
+func (c2) JavaClassName() string { return "t.C2" }
+func (c3) JavaClassName() string { return "t.C3" }
+func (c4) JavaClassName() string { return "t.C4" }
+func (c5) JavaClassName() string { return "t.C5" }
+func (c6) JavaClassName() string { return "t.C6" }
+func (c7) JavaClassName() string { return "t.C7" }
+
+func init() {
+	for _, p := range []hessian.POJO{&c0{}, &c1{}, &c2{}, &c3{}, &c4{}, &c5{}, &c6{}, &c7{}} {
+		hessian.RegisterPOJO(p)
+	}
+}
+
+// rawRequest encodes a request body with one encoder, so objects in the attachments refer to the
+// class definitions the arguments made.
+func rawRequest(t *testing.T, args []any, att map[any]any) []byte {
+	t.Helper()
+	e := hessian.NewEncoder()
+	types := strings.Repeat("Ljava/lang/Object;", len(args))
+	for _, v := range append([]any{"2.0.2", "a.S", "", "m", types}, args...) {
+		if err := e.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Encode(att); err != nil {
+		t.Fatal(err)
+	}
+	body := e.Buffer()
+	b := []byte{magicHigh, magicLow, flagRequest | flagTwoWay | SerializationHessian2, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[12:], uint32(len(body)))
+	return append(b, body...)
+}
+
+// TestLazyAttachmentsWithObjects: the header list built on demand matches the attachments, also
+// when attachment values are objects of classes the arguments defined (few classes: read from the
+// saved class table; many: the arguments are skipped again), and re-encoding keeps them.
+func TestLazyAttachmentsWithObjects(t *testing.T) {
+	few := []any{&c7{A: "x", B: "y"}}
+	many := []any{&c0{1}, &c1{2}, &c2{3}, &c3{4}, &c4{5}, &c5{6}, &c6{7}, &c7{A: "x", B: "y"}}
+	for name, args := range map[string][]any{"few classes": few, "many classes": many} {
+		t.Run(name, func(t *testing.T) {
+			att := map[any]any{"group": "g", "timeout": "250", "obj": &c7{A: "p", B: "q"}, "version": "2.1", "tag": "t1"}
+			b := rawRequest(t, args, att)
+			f := mustDecode(t, b)
+			if f.Err() != nil {
+				t.Fatal(f.Err())
+			}
+			want := codec.Route{Service: "a.S", Method: "m", Version: "2.1", Group: "g", Timeout: 250 * time.Millisecond}
+			if f.Route() != want {
+				t.Fatalf("route %+v want %+v", f.Route(), want)
+			}
+			h := f.Headers()
+			if h.Len() != 4 {
+				t.Fatalf("%d headers, want the 4 string ones", h.Len())
+			}
+			for _, k := range []string{"group", "timeout", "version", "tag"} {
+				if v, _ := h.Get(k); v != att[k] {
+					t.Fatalf("%s = %q want %q", k, v, att[k])
+				}
+			}
+			h.Set("x-added", "1")
+			out, err := f.AppendWire(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := mustDecode(t, out)
+			if v, _ := g.Headers().Get("x-added"); g.Err() != nil || v != "1" || g.Headers().Len() != 5 || g.Route() != want {
+				t.Fatalf("re-encoded: err %v x-added %q len %d route %+v", g.Err(), v, g.Headers().Len(), g.Route())
+			}
+			// The library reads the re-encoded body, object attachment included.
+			d := hessian.NewDecoder(g.Body())
+			var last any
+			for range 5 + len(args) + 1 {
+				if last, err = d.Decode(); err != nil {
+					t.Fatalf("library decode: %v", err)
+				}
+			}
+			m, _ := last.(map[any]any)
+			if o, _ := m["obj"].(*c7); o == nil || o.A != "p" || m["x-added"] != "1" {
+				t.Fatalf("library attachments %v", last)
+			}
+		})
 	}
 }

@@ -3,9 +3,11 @@ package dubbo
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	hessian "github.com/apache/dubbo-go-hessian2"
 
@@ -14,23 +16,85 @@ import (
 )
 
 // Frame is a decoded Dubbo message. It owns raw; routing strings point into it.
+//
+// Decode reads only the routing fields; the attachments map is validated and searched for the
+// few keys routing needs, but the full header list is built on the first Headers call (most
+// requests are routed on service and method alone). Like every mutation, that first call must
+// come from the goroutine that owns the frame.
 type Frame struct {
 	raw   []byte
-	route codec.Route
 	err   error
+	att   *attachments       // built by Headers
+	extra *[numFields]string // fields that are not bytes of raw (chunked or converted strings); rare
+	// The routing fields as spans of raw: decoding writes no pointers (none to pass through the
+	// GC's write barrier); Route and the accessors make the strings.
+	fields  [numFields]span
+	timeout time.Duration
+	// attStart/attEnd locate the attachments map in raw; attStart is 0 when the body has none.
+	attStart, attEnd int
+	// attEntries is where the map's entries begin (after 'H', or 'M' and its type); 0 when the
+	// body has no map.
+	attEntries int
+	// nParams is the number of arguments; classes the field counts of the class definitions the
+	// arguments made (attachments may refer to them), valid when nClasses <= len(classes).
+	nParams  int32
+	nClasses int32
+	classes  [6]uint8
+}
 
-	dubboVersion string
-	paramTypes   string
-	att          codec.Pairs
-	attBuf       [8]codec.Pair // backing store for att: most requests carry fewer attachments
-	classBuf     [8]int        // class table of the body scan: arguments rarely use more classes
+// The string fields of a request, in body order, then the group from the attachments.
+const (
+	fieldDubboVersion = iota
+	fieldService
+	fieldVersion
+	fieldMethod
+	fieldParamTypes
+	fieldGroup
+	numFields
+)
+
+var fieldNames = [...]string{"dubbo version", "service path", "service version", "method name", "parameter types"}
+
+// span locates a field in raw; n == -1 means the field is in extra.
+type span struct{ off, n int32 }
+
+// set stores field i: as a span when s is bytes of raw (the scanner's strings usually are).
+func (f *Frame) set(i int, s string) {
+	if s == "" {
+		f.fields[i] = span{}
+		return
+	}
+	off := uintptr(unsafe.Pointer(unsafe.StringData(s))) - uintptr(unsafe.Pointer(unsafe.SliceData(f.raw)))
+	if len(f.raw) <= math.MaxInt32 && off < uintptr(len(f.raw)) && uintptr(len(s)) <= uintptr(len(f.raw))-off {
+		f.fields[i] = span{int32(off), int32(len(s))}
+		return
+	}
+	if f.extra == nil {
+		f.extra = new([numFields]string)
+	}
+	f.extra[i] = s
+	f.fields[i] = span{n: -1}
+}
+
+// get returns field i. Spans were cut from raw, whose length never changes, so the string is
+// made without a bounds check: Route calls this four times per call.
+func (f *Frame) get(i int) string {
+	switch sp := f.fields[i]; {
+	case sp.n > 0:
+		return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(f.raw)), sp.off)), sp.n)
+	case sp.n < 0:
+		return f.extra[i]
+	}
+	return ""
+}
+
+// attachments is the header list of a request, built on demand.
+type attachments struct {
+	codec.Pairs
+	buf [8]codec.Pair // backing store: most requests carry fewer attachments
 	// opaque holds [start,end) of attachment entries whose value is not a scalar; they are copied
 	// verbatim when the attachments are re-encoded.
 	opaque [][2]int
-	// attStart/attEnd locate the attachments map in raw; attStart is 0 when the body has none.
-	attStart, attEnd int
-	// attEntries is where the map's entries begin (after 'H', or 'M' and its type).
-	attEntries int
 }
 
 var _ codec.Frame = (*Frame)(nil)
@@ -67,17 +131,31 @@ func (f *Frame) ID() uint64 { return binary.BigEndian.Uint64(f.raw[4:12]) }
 
 func (f *Frame) SetID(id uint64) { binary.BigEndian.PutUint64(f.raw[4:12], id) }
 
-func (f *Frame) Route() codec.Route { return f.route }
+func (f *Frame) Route() codec.Route {
+	return codec.Route{Service: f.get(fieldService), Method: f.get(fieldMethod), Version: f.get(fieldVersion), Group: f.get(fieldGroup), Timeout: f.timeout}
+}
 
-func (f *Frame) Headers() codec.Headers { return &f.att }
+// Headers returns the attachments, reading them from the frame on the first call.
+func (f *Frame) Headers() codec.Headers {
+	if f.att == nil {
+		f.att = new(attachments)
+		f.att.Use(f.att.buf[:0])
+		if f.attEntries != 0 {
+			f.readAttachments()
+		}
+	}
+	return &f.att.Pairs
+}
+
+func (f *Frame) attChanged() bool { return f.att != nil && f.att.Changed() }
 
 func (f *Frame) Err() error { return f.err }
 
 // DubboVersion is the protocol version string a request body starts with (e.g. "2.0.2").
-func (f *Frame) DubboVersion() string { return f.dubboVersion }
+func (f *Frame) DubboVersion() string { return f.get(fieldDubboVersion) }
 
 // ParamTypes is the JVM descriptor of the argument types, e.g. "Ljava/lang/String;I".
-func (f *Frame) ParamTypes() string { return f.paramTypes }
+func (f *Frame) ParamTypes() string { return f.get(fieldParamTypes) }
 
 // Body is the frame's body bytes (read-only).
 func (f *Frame) Body() []byte { return f.raw[headerLen:] }
@@ -124,97 +202,214 @@ func (f *Frame) parse() {
 	}
 }
 
-func readString(s *hessianscan.Scanner, field string) (string, error) {
-	v, _, err := s.String()
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", field, err)
-	}
-	return v, nil
-}
-
 func (f *Frame) parseBody() error {
 	var sc hessianscan.Scanner
 	sc.Reset(f.raw[headerLen:])
-	sc.UseClassTable(f.classBuf[:0])
 	s := &sc
-	var err error
-	if f.dubboVersion, err = readString(s, "dubbo version"); err != nil {
-		return err
+	small := len(f.raw) <= math.MaxInt32 // spans hold int32 offsets
+	for i, name := range fieldNames {
+		if start, n := s.ShortASCIISpan(); n >= 0 && small {
+			f.fields[i] = span{int32(headerLen + start), int32(n)}
+			continue
+		} else if n >= 0 {
+			f.set(i, string(f.raw[headerLen+start:headerLen+start+n]))
+			continue
+		}
+		v, _, err := s.String()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		f.set(i, v)
 	}
-	if f.route.Service, err = readString(s, "service path"); err != nil {
-		return err
-	}
-	if f.route.Version, err = readString(s, "service version"); err != nil {
-		return err
-	}
-	if f.route.Method, err = readString(s, "method name"); err != nil {
-		return err
-	}
-	if f.paramTypes, err = readString(s, "parameter types"); err != nil {
-		return err
-	}
-	n, err := countParams(f.paramTypes)
+	types := f.get(fieldParamTypes)
+	n, err := countParams(types)
 	if err != nil {
-		return fmt.Errorf("parameter types %q: %w", f.paramTypes, err)
+		return fmt.Errorf("parameter types %q: %w", types, err)
 	}
 	for i := 0; i < n; i++ {
 		if err := s.Skip(); err != nil {
 			return fmt.Errorf("argument %d: %w", i, err)
 		}
 	}
-	if s.Remaining() > 0 {
-		if err := f.parseAttachments(s); err != nil {
-			return fmt.Errorf("attachments: %w", err)
-		}
+	f.nParams = int32(n)
+	if s.Remaining() == 0 {
+		return nil
 	}
-	if v, ok := f.att.Get(KeyGroup); ok {
-		f.route.Group = v
+	f.saveClasses(s)
+	var r routeAtt
+	if err := f.scanAttachments(s, &r); err != nil {
+		return fmt.Errorf("attachments: %w", err)
 	}
-	if f.route.Service == "" {
-		f.route.Service, _ = f.att.Get(KeyInterface)
+	if r.found&(1<<slotGroup) != 0 {
+		f.set(fieldGroup, r.val[slotGroup])
 	}
-	if f.route.Version == "" {
-		f.route.Version, _ = f.att.Get(KeyVersion)
+	if f.fields[fieldService].n == 0 {
+		f.set(fieldService, r.val[slotInterface])
 	}
-	if v, ok := f.att.Get(KeyTimeout); ok {
-		ms, err := strconv.ParseInt(v, 10, 64)
+	if f.fields[fieldVersion].n == 0 {
+		f.set(fieldVersion, r.val[slotVersion])
+	}
+	if r.found&(1<<slotTimeout) != 0 {
+		v := r.val[slotTimeout]
+		ms, err := parseMillis(v)
 		if err != nil || ms < 0 {
 			return fmt.Errorf("attachment %q: %q is not a number of milliseconds", KeyTimeout, v)
 		}
-		f.route.Timeout = time.Duration(ms) * time.Millisecond
+		f.timeout = time.Duration(ms) * time.Millisecond
 	}
 	return nil
 }
 
-func (f *Frame) parseAttachments(s *hessianscan.Scanner) error {
+// parseMillis reads a timeout attachment the way strconv.ParseInt(v, 10, 64) does, with a fast
+// path for the usual few plain digits.
+func parseMillis(v string) (int64, error) {
+	if len(v) == 0 || len(v) > 18 {
+		return strconv.ParseInt(v, 10, 64)
+	}
+	var ms int64
+	for i := 0; i < len(v); i++ {
+		c := v[i] - '0'
+		if c > 9 {
+			return strconv.ParseInt(v, 10, 64) // signs and errors
+		}
+		ms = ms*10 + int64(c)
+	}
+	return ms, nil
+}
+
+// saveClasses keeps the field counts of the arguments' class definitions so Headers can read
+// the attachments without skipping the arguments again.
+func (f *Frame) saveClasses(s *hessianscan.Scanner) {
+	f.nClasses = int32(s.NumClasses())
+	if s.NumClasses() > len(f.classes) {
+		return
+	}
+	for i := range s.NumClasses() {
+		n := s.Class(i)
+		if n > 0xff {
+			f.nClasses = int32(len(f.classes)) + 1 // does not fit: Headers rescans
+			return
+		}
+		f.classes[i] = uint8(n)
+	}
+}
+
+// The attachments routing reads, by slot.
+const (
+	slotGroup = iota
+	slotTimeout
+	slotInterface
+	slotVersion
+)
+
+// routeAtt holds the first scalar value of each routing attachment.
+type routeAtt struct {
+	val   [4]string
+	found uint8
+}
+
+func routeSlot(key string) int {
+	switch key {
+	case KeyGroup:
+		return slotGroup
+	case KeyTimeout:
+		return slotTimeout
+	case KeyInterface:
+		return slotInterface
+	case KeyVersion:
+		return slotVersion
+	}
+	return -1
+}
+
+// scanAttachments validates the attachments map and picks the routing keys out of it without
+// building the header list. It accepts exactly what readAttachments reads.
+func (f *Frame) scanAttachments(s *hessianscan.Scanner, r *routeAtt) error {
 	start := s.Pos()
 	ok, err := s.MapStart()
 	if err != nil || !ok {
 		return err // a null map is no attachments
 	}
-	f.att.Use(f.attBuf[:0])
 	f.attEntries = headerLen + s.Pos()
 	for !s.End() {
 		if s.Remaining() == 0 {
 			return fmt.Errorf("map not terminated: %w", hessianscan.ErrTruncated)
 		}
-		entry := s.Pos()
-		key, isStr, err := s.Scalar()
-		if err != nil {
-			return fmt.Errorf("key: %w", err)
+		var key string
+		start, n := s.ShortASCIISpan() // the usual key: no need for the general Scalar
+		isStr := n >= 0
+		if n > 0 {
+			key = unsafe.String(&f.raw[headerLen+start], n)
+		} else if !isStr {
+			var err error
+			if key, isStr, err = s.Scalar(); err != nil {
+				return fmt.Errorf("key: %w", err)
+			}
 		}
-		val, isScalar, err := s.Scalar()
-		if err != nil {
-			return fmt.Errorf("value of %q: %w", key, err)
-		}
-		if isStr && isScalar {
-			f.att.Add(key, val, headerLen+entry, headerLen+s.Pos())
-		} else {
-			f.opaque = append(f.opaque, [2]int{headerLen + entry, headerLen + s.Pos()})
+		if slot := routeSlot(key); isStr && slot >= 0 && r.found&(1<<slot) == 0 {
+			var val string
+			start, n := s.ShortASCIISpan()
+			isScalar := n >= 0
+			if n > 0 {
+				val = unsafe.String(&f.raw[headerLen+start], n)
+			} else if !isScalar {
+				var err error
+				if val, isScalar, err = s.Scalar(); err != nil {
+					return fmt.Errorf("value of %q: %w", key, err)
+				}
+			}
+			if isScalar {
+				r.val[slot] = val
+				r.found |= 1 << slot
+			}
+		} else if _, n := s.ShortASCIISpan(); n < 0 {
+			if err := s.Skip(); err != nil {
+				return fmt.Errorf("value of %q: %w", key, err)
+			}
 		}
 	}
 	f.attStart, f.attEnd = headerLen+start, headerLen+s.Pos()
 	return nil
+}
+
+// readAttachments builds the header list. The entries were validated by scanAttachments; should
+// the frame be unreadable (Err), the entries before the fault are kept.
+func (f *Frame) readAttachments() {
+	var sc hessianscan.Scanner
+	var classes [8]int
+	s := &sc
+	if int(f.nClasses) <= len(f.classes) {
+		for i := range f.nClasses {
+			classes[i] = int(f.classes[i])
+		}
+		sc.ResetAt(f.raw[headerLen:], f.attEntries-headerLen, classes[:f.nClasses])
+	} else { // too many classes to keep: skip the leading fields and the arguments again
+		sc.Reset(f.raw[headerLen:])
+		for range 5 + int(f.nParams) {
+			if s.Skip() != nil {
+				return
+			}
+		}
+		if ok, err := s.MapStart(); err != nil || !ok {
+			return
+		}
+	}
+	for !s.End() && s.Remaining() > 0 {
+		entry := s.Pos()
+		key, isStr, err := s.Scalar()
+		if err != nil {
+			return
+		}
+		val, isScalar, err := s.Scalar()
+		if err != nil {
+			return
+		}
+		if isStr && isScalar {
+			f.att.Add(key, val, headerLen+entry, headerLen+s.Pos())
+		} else {
+			f.att.opaque = append(f.att.opaque, [2]int{headerLen + entry, headerLen + s.Pos()})
+		}
+	}
 }
 
 // countParams counts the types in a JVM method descriptor's parameter list.
@@ -247,7 +442,7 @@ func countParams(desc string) (int, error) {
 // AppendWire appends the frame; only when attachments were Set are they re-encoded (unchanged
 // entries are copied byte for byte) and the body length fixed.
 func (f *Frame) AppendWire(dst []byte) ([]byte, error) {
-	if !f.att.Changed() {
+	if !f.attChanged() {
 		return append(dst, f.raw...), nil
 	}
 	if f.Kind() == codec.KindResponse || f.IsEvent() || f.err != nil {
@@ -276,7 +471,7 @@ func (f *Frame) AppendWire(dst []byte) ([]byte, error) {
 		}
 	}
 	dst = append(dst, e.Buffer()...)
-	for _, o := range f.opaque {
+	for _, o := range f.att.opaque {
 		dst = append(dst, f.raw[o[0]:o[1]]...)
 	}
 	dst = append(dst, 'Z')

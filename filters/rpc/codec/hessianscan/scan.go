@@ -26,23 +26,54 @@ var (
 
 // Scanner walks hessian2 values in b. The zero value scans an empty input; use New.
 type Scanner struct {
-	b       []byte
-	pos     int
-	depth   int
-	classes []int // field count of each class definition seen, by definition order
+	b     []byte
+	pos   int
+	depth int
+	// The class table: field count of each class definition seen, by definition order. The first
+	// ones sit in the scanner itself so a scanner on the stack costs no allocation.
+	nClasses int
+	classes  [8]int
+	more     []int // classes beyond len(classes)
 }
 
 // New returns a scanner over b. Strings it returns may alias b, so b must not be modified afterwards.
 func New(b []byte) *Scanner { return &Scanner{b: b} }
 
-// Reset makes s scan b from the start, keeping its class table storage.
+// Reset makes s scan b from the start with an empty class table.
 func (s *Scanner) Reset(b []byte) {
-	s.b, s.pos, s.depth, s.classes = b, 0, 0, s.classes[:0]
+	s.b, s.pos, s.depth, s.nClasses, s.more = b, 0, 0, 0, s.more[:0]
 }
 
-// UseClassTable makes the scanner record class definitions in buf (e.g. an array in a longer-lived
-// struct), saving an allocation for the common case of a few classes.
-func (s *Scanner) UseClassTable(buf []int) { s.classes = buf[:0] }
+// ResetAt makes s scan b from offset pos with the class definitions a scan of b up to pos saw
+// (classes[i] is the field count of class i, as Class reports it), so a reader can come back to
+// a value it passed over without scanning what precedes it again.
+func (s *Scanner) ResetAt(b []byte, pos int, classes []int) {
+	s.Reset(b)
+	s.pos = min(max(pos, 0), len(b))
+	for _, n := range classes {
+		s.addClass(n)
+	}
+}
+
+// NumClasses is the number of class definitions seen so far.
+func (s *Scanner) NumClasses() int { return s.nClasses }
+
+// Class is the field count of class definition i (0 <= i < NumClasses).
+func (s *Scanner) Class(i int) int {
+	if i < len(s.classes) {
+		return s.classes[i]
+	}
+	return s.more[i-len(s.classes)]
+}
+
+func (s *Scanner) addClass(n int) {
+	if s.nClasses < len(s.classes) {
+		s.classes[s.nClasses] = n
+	} else {
+		s.more = append(s.more, n)
+	}
+	s.nClasses++
+}
 
 // Pos is the offset of the next unread byte.
 func (s *Scanner) Pos() int { return s.pos }
@@ -150,20 +181,111 @@ func isStringTag(tag byte) bool {
 	return tag <= 0x1f || (tag >= 0x30 && tag <= 0x33) || tag == 'R' || tag == 'S'
 }
 
+// asciiMask[n] selects the high bits of the first n bytes of a little-endian word.
+var asciiMask = [8]uint64{0, 0x80, 0x8080, 0x808080, 0x80808080, 0x8080808080, 0x808080808080, 0x80808080808080}
+
+// word reads the 8 bytes at p of b, which the caller has checked are there, without a bounds check.
+func word(b []byte, p int) uint64 {
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), p))[:])
+}
+
+// ascii reports whether the n bytes at p (0 <= p <= len(b)) are in b and all ASCII, eight at a
+// time. Names and attachment values are mostly ASCII, where n UTF-16 units are n bytes. It runs
+// for every string of every request, hence the unchecked loads.
+func ascii(b []byte, p, n int) bool {
+	rem := len(b) - p
+	if n > rem {
+		return false
+	}
+	for n >= 8 {
+		if word(b, p)&0x8080808080808080 != 0 {
+			return false
+		}
+		p, n, rem = p+8, n-8, rem-8
+	}
+	if n == 0 {
+		return true
+	}
+	if rem >= 8 { // one masked load covers the tail
+		return word(b, p)&asciiMask[n&7] == 0
+	}
+	for _, c := range b[p : p+n] {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// ShortASCII reads the next value if it is a compact (tag 0x00-0x1f, or 0x30-0x33: up to 1023
+// chars) ASCII string, the form of nearly all names, type descriptors, attachment keys and
+// values, and reports whether it was one; otherwise nothing is consumed. The string points into
+// the scanned bytes. It is the fast path of String.
+func (s *Scanner) ShortASCII() (string, bool) {
+	start, n := s.ShortASCIISpan()
+	if n <= 0 {
+		return "", n == 0
+	}
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.b)), start)), n), true
+}
+
+// ShortASCIISpan is ShortASCII reporting where the string's bytes are instead: n bytes from start
+// in the scanned bytes, or n == -1 (nothing consumed) when the next value is not a compact ASCII
+// string.
+func (s *Scanner) ShortASCIISpan() (start, n int) {
+	b, p := s.b, s.pos
+	if n = tiny(b, p); n >= 0 {
+		s.pos = p + 1 + n
+		return p + 1, n
+	}
+	if p >= len(b) {
+		return 0, -1
+	}
+	switch n, start = int(b[p]), p+1; {
+	case n <= 0x1f:
+	case n >= 0x30 && n <= 0x33 && start < len(b): // up to 1023 chars: type descriptors, long values
+		n, start = (n-0x30)<<8|int(b[start]), start+1
+	default:
+		return 0, -1
+	}
+	if n > len(b)-start {
+		return 0, -1
+	}
+	q, k := start, n
+	for ; k >= 8; q, k = q+8, k-8 {
+		if word(b, q)&0x8080808080808080 != 0 {
+			return 0, -1
+		}
+	}
+	if k > 0 {
+		if len(b)-q >= 8 {
+			if word(b, q)&asciiMask[k&7] != 0 {
+				return 0, -1
+			}
+		} else {
+			for _, c := range b[q : q+k] {
+				if c >= 0x80 {
+					return 0, -1
+				}
+			}
+		}
+	}
+	s.pos = start + n
+	return start, n
+}
+
 // chars advances over n UTF-16 code units of hessian's UTF-8 and reports whether they hold a
 // surrogate pair written as two 3-byte sequences (Java's encoding), which needs converting.
 func (s *Scanner) chars(n int) (surrogates bool, err error) {
 	b, p := s.b, s.pos
-	// Fast path: names and attachment values are mostly ASCII, where n chars are n bytes. Check
-	// eight bytes at a time; stop at the first non-ASCII word and walk the rest.
+	if ascii(b, p, n) {
+		s.pos = p + n
+		return false, nil
+	}
+	// Skip the ASCII words ahead of the first non-ASCII one, then walk characters.
 	for n >= 8 && len(b)-p >= 8 && binary.LittleEndian.Uint64(b[p:])&0x8080808080808080 == 0 {
 		p += 8
 		n -= 8
-	}
-	// Short tail (or short string): one masked load covers it when 8 bytes are readable.
-	if n > 0 && n < 8 && len(b)-p >= 8 && binary.LittleEndian.Uint64(b[p:])&(0x8080808080808080>>(64-8*n)) == 0 {
-		s.pos = p + n
-		return false, nil
 	}
 	for n > 0 {
 		if p >= len(b) {
@@ -198,22 +320,6 @@ func (s *Scanner) chars(n int) (surrogates bool, err error) {
 	return surrogates, nil
 }
 
-// isASCII reports whether b holds only ASCII bytes, eight at a time.
-func isASCII(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // strLen reads the header of one string chunk. final is false for a non-final 'R' chunk.
 func (s *Scanner) strLen(tag byte) (n int, final bool, err error) {
 	switch {
@@ -236,21 +342,19 @@ func (s *Scanner) strLen(tag byte) (n int, final bool, err error) {
 // String reads a string or null. null is reported with ok == false. Unless the string is chunked or
 // holds surrogate pairs, the result points into the scanned bytes and costs no allocation.
 func (s *Scanner) String() (str string, ok bool, err error) {
+	if str, ok := s.ShortASCII(); ok {
+		return str, true, nil
+	}
+	return s.stringSlow()
+}
+
+func (s *Scanner) stringSlow() (str string, ok bool, err error) {
 	if s.pos >= len(s.b) {
 		return "", false, s.errf(ErrTruncated, "need a string")
 	}
 	tag := s.b[s.pos]
 	s.pos++
 	n, final := int(tag), true
-	if tag <= 0x1f && n <= len(s.b)-s.pos && isASCII(s.b[s.pos:s.pos+n]) {
-		// Fast path: a short ASCII string (most names and attachments) is n bytes.
-		start := s.pos
-		s.pos += n
-		if n == 0 {
-			return "", true, nil
-		}
-		return unsafe.String(&s.b[start], n), true, nil
-	}
 	if tag > 0x1f { // not a short string: the common case is handled without a call
 		if tag == 'N' {
 			return "", false, nil
@@ -310,6 +414,9 @@ func appendJavaUTF8(dst, src []byte) []byte {
 // and doubles formatted in decimal. Anything else (lists, maps, objects, null) is skipped and
 // reported with ok == false.
 func (s *Scanner) Scalar() (str string, ok bool, err error) {
+	if str, ok := s.ShortASCII(); ok {
+		return str, true, nil
+	}
 	tag, has := s.Peek()
 	if !has {
 		return "", false, s.errf(ErrTruncated, "need a value")
@@ -365,9 +472,12 @@ func (s *Scanner) skipType() error {
 	if !ok {
 		return s.errf(ErrTruncated, "need a type")
 	}
+	if _, n := s.ShortASCIISpan(); n >= 0 {
+		return nil
+	}
 	if isStringTag(tag) {
-		_, _, err := s.String()
-		return err
+		s.pos++
+		return s.skipString(tag)
 	}
 	_, err := s.Int() // a reference to an earlier type
 	return err
@@ -376,6 +486,13 @@ func (s *Scanner) skipType() error {
 // count reads a length or index and checks it against what is left, so a hostile count cannot
 // make a loop run long: every element takes at least one byte.
 func (s *Scanner) count(what string) (int, error) {
+	if p := s.pos; p < len(s.b) && s.b[p] >= 0x90 && s.b[p] <= 0xbf { // one-octet 0..47: the usual
+		s.pos++
+		if v := int(s.b[p]) - 0x90; v <= len(s.b)-s.pos {
+			return v, nil
+		}
+		s.pos--
+	}
 	v, err := s.Int()
 	if err != nil {
 		return 0, err
@@ -386,8 +503,49 @@ func (s *Scanner) count(what string) (int, error) {
 	return int(v), nil
 }
 
+// cheapLen is, for the tags of the most common cheap values (fixed-size values and short strings
+// under 8 bytes), how many bytes follow the tag, and -1 for other tags; cheapMask selects the high
+// bits of a string's bytes (ASCII test), 0 for fixed-size values.
+var cheapLen, cheapMask = func() (n [256]int8, mask [256]uint64) {
+	for t := range 256 {
+		switch {
+		case tagKind[t] == tFixed:
+			n[t] = int8(fixedLen[t])
+		case t < 8:
+			n[t], mask[t] = int8(t), asciiMask[t]
+		default:
+			n[t] = -1
+		}
+	}
+	return
+}()
+
+// skipCheap moves past the next value if it is a cheap one (cheapLen) and at least 8 more bytes
+// follow it, and reports whether it did. It is inlined into the loops over container elements.
+func (s *Scanner) skipCheap() bool {
+	p := s.pos
+	if len(s.b)-p <= 8 {
+		return false
+	}
+	tag := s.b[p]
+	n := int(cheapLen[tag])
+	if n < 0 || word(s.b, p+1)&cheapMask[tag] != 0 {
+		return false
+	}
+	s.pos = p + 1 + n
+	return true
+}
+
 func (s *Scanner) skipN(n int) error {
+	cheap := s.depth < MaxDepth // else Skip reports the depth
 	for i := 0; i < n; i++ {
+		if cheap && s.skipCheap() {
+			continue
+		}
+		if n := tiny(s.b, s.pos); cheap && n >= 0 {
+			s.pos += 1 + n
+			continue
+		}
 		if err := s.Skip(); err != nil {
 			return err
 		}
@@ -396,7 +554,15 @@ func (s *Scanner) skipN(n int) error {
 }
 
 func (s *Scanner) skipUntilEnd() error {
+	cheap := s.depth < MaxDepth
 	for !s.End() {
+		if cheap && s.skipCheap() {
+			continue
+		}
+		if n := tiny(s.b, s.pos); cheap && n >= 0 {
+			s.pos += 1 + n
+			continue
+		}
 		if err := s.Skip(); err != nil {
 			return err
 		}
@@ -405,10 +571,10 @@ func (s *Scanner) skipUntilEnd() error {
 }
 
 func (s *Scanner) skipObject(ref int) error {
-	if ref < 0 || ref >= len(s.classes) {
+	if ref < 0 || ref >= s.nClasses {
 		return s.errf(ErrInvalid, "object refers to undefined class %d", ref)
 	}
-	return s.skipN(s.classes[ref])
+	return s.skipN(s.Class(ref))
 }
 
 // Skip moves past one value of any type without building it.
@@ -416,10 +582,110 @@ func (s *Scanner) Skip() error {
 	if s.depth >= MaxDepth {
 		return s.errf(ErrInvalid, "nesting deeper than %d", MaxDepth)
 	}
+	if s.skipCheap() {
+		return nil
+	}
 	s.depth++ // no defer: this is the hot loop of every request
 	err := s.skipValue()
 	s.depth--
 	return err
+}
+
+// Tag families for skipping. A table lookup and a dense switch (a jump table) replace a chain of
+// range comparisons: skipping is most of the work of reading a request.
+const (
+	tInvalid          uint8 = iota
+	tFixed                  // the value's size follows from the tag alone: fixedLen
+	tStrShort               // 0x00-0x1f: length in the tag
+	tStrOther               // 0x30-0x33, 'R', 'S'
+	tBinShort               // 0x20-0x2f
+	tBinMed                 // 0x34-0x37
+	tBinChunk               // 'A', 'B'
+	tRef                    // 'Q'
+	tClassDef               // 'C'
+	tObject                 // 'O'
+	tObjectShort            // 0x60-0x6f
+	tUntilEnd               // 'H' map, 'W' variable list
+	tTypedUntilEnd          // 'M' map, 'U' variable list
+	tListTyped              // 'V'
+	tListUntyped            // 'X'
+	tListTypedShort         // 0x70-0x77
+	tListUntypedShort       // 0x78-0x7f
+)
+
+// tagKind is the family of each tag; fixedLen the bytes after the tag of tFixed values.
+var tagKind, fixedLen = func() (kind, size [256]uint8) {
+	set := func(k, n uint8, tags ...byte) {
+		for _, t := range tags {
+			kind[t], size[t] = k, n
+		}
+	}
+	span := func(from, to byte, more ...byte) []byte {
+		for t := int(from); t <= int(to); t++ {
+			more = append(more, byte(t))
+		}
+		return more
+	}
+	set(tStrShort, 0, span(0x00, 0x1f)...)
+	set(tStrOther, 0, span(0x30, 0x33, 'R', 'S')...)
+	set(tBinShort, 0, span(0x20, 0x2f)...)
+	set(tBinMed, 0, span(0x34, 0x37)...)
+	set(tBinChunk, 0, 'A', 'B')
+	set(tFixed, 0, span(0x80, 0xbf, span(0xd8, 0xef, 'N', 'T', 'F', 0x5b, 0x5c)...)...)
+	set(tFixed, 1, span(0xc0, 0xcf, span(0xf0, 0xff, 0x5d)...)...)
+	set(tFixed, 2, span(0xd0, 0xd7, span(0x38, 0x3f, 0x5e)...)...)
+	set(tFixed, 4, 'I', 'Y', 'K', 0x5f)
+	set(tFixed, 8, 'D', 'J', 'L')
+	set(tRef, 0, 'Q')
+	set(tClassDef, 0, 'C')
+	set(tObject, 0, 'O')
+	set(tObjectShort, 0, span(0x60, 0x6f)...)
+	set(tUntilEnd, 0, 'H', 'W')
+	set(tTypedUntilEnd, 0, 'M', 'U')
+	set(tListTyped, 0, 'V')
+	set(tListUntyped, 0, 'X')
+	set(tListTypedShort, 0, span(0x70, 0x77)...)
+	set(tListUntypedShort, 0, span(0x78, 0x7f)...)
+	return
+}()
+
+// skipString moves past a string whose tag was just consumed, chunks included, without joining it.
+func (s *Scanner) skipString(tag byte) error {
+	for {
+		n, final, err := s.strLen(tag)
+		if err != nil {
+			return err
+		}
+		if _, err = s.chars(n); err != nil {
+			return err
+		}
+		if final {
+			return nil
+		}
+		if tag, err = s.byte(); err != nil {
+			return err
+		}
+	}
+}
+
+// skipStringValue moves past a string or null, as String would read it, without building it.
+func (s *Scanner) skipStringValue() error {
+	if _, n := s.ShortASCIISpan(); n >= 0 {
+		return nil
+	}
+	if s.pos >= len(s.b) {
+		return s.errf(ErrTruncated, "need a string")
+	}
+	tag := s.b[s.pos]
+	s.pos++
+	switch {
+	case tag <= 0x1f:
+		_, err := s.chars(int(tag))
+		return err
+	case tag == 'N':
+		return nil
+	}
+	return s.skipString(tag)
 }
 
 func (s *Scanner) skipValue() error {
@@ -429,20 +695,33 @@ func (s *Scanner) skipValue() error {
 	tag := s.b[s.pos]
 	s.pos++
 	var err error
-	switch {
-	case tag <= 0x1f, tag >= 0x30 && tag <= 0x33, tag == 'R', tag == 'S':
+	switch tagKind[tag] {
+	case tFixed:
+		return s.skip(int(fixedLen[tag]))
+	case tStrShort:
 		s.pos--
-		_, _, err = s.String()
+		if _, m := s.ShortASCIISpan(); m >= 0 {
+			return nil
+		}
+		s.pos++
+		_, err = s.chars(int(tag))
 		return err
-	case tag >= 0x20 && tag <= 0x2f: // short binary
+	case tStrOther:
+		s.pos--
+		if _, n := s.ShortASCIISpan(); n >= 0 {
+			return nil
+		}
+		s.pos++
+		return s.skipString(tag)
+	case tBinShort:
 		return s.skip(int(tag - 0x20))
-	case tag >= 0x34 && tag <= 0x37: // medium binary
+	case tBinMed:
 		c, err := s.byte()
 		if err != nil {
 			return err
 		}
 		return s.skip(int(tag-0x34)<<8 | int(c))
-	case tag == 'A' || tag == 'B': // binary chunks
+	case tBinChunk:
 		for {
 			n, err := s.u16()
 			if err != nil {
@@ -466,52 +745,45 @@ func (s *Scanner) skipValue() error {
 				return s.errf(ErrInvalid, "tag 0x%02x cannot continue a binary", tag)
 			}
 		}
-	case tag >= 0x80 && tag <= 0xbf, tag >= 0xd8 && tag <= 0xef, tag == 'N', tag == 'T', tag == 'F',
-		tag == 0x5b, tag == 0x5c:
-		return nil // value is in the tag
-	case tag >= 0xc0 && tag <= 0xcf, tag >= 0xf0, tag == 0x5d:
-		return s.skip(1)
-	case tag >= 0xd0 && tag <= 0xd7, tag >= 0x38 && tag <= 0x3f, tag == 0x5e:
-		return s.skip(2)
-	case tag == 'I', tag == 'Y', tag == 'K', tag == 0x5f:
-		return s.skip(4)
-	case tag == 'D', tag == 'J', tag == 'L':
-		return s.skip(8)
-	case tag == 'Q': // reference to an earlier value
+	case tRef: // reference to an earlier value
 		_, err = s.Int()
 		return err
-	case tag == 'C': // class definition, then the value that uses it
-		if _, _, err = s.String(); err != nil {
+	case tClassDef: // class definition, then the value that uses it
+		if err = s.skipStringValue(); err != nil { // class name
 			return err
 		}
 		n, err := s.count("class field count")
 		if err != nil {
 			return err
 		}
-		for i := 0; i < n; i++ {
-			if _, _, err = s.String(); err != nil {
-				return err
+		for i := 0; i < n; i++ { // field names
+			if m := tiny(s.b, s.pos); m >= 0 {
+				s.pos += 1 + m
+			} else if _, m := s.ShortASCIISpan(); m < 0 {
+				if err = s.skipStringValue(); err != nil {
+					return err
+				}
 			}
 		}
-		s.classes = append(s.classes, n)
+		s.addClass(n)
 		// A definition precedes the instance it describes; the pair is one value.
 		return s.Skip()
-	case tag == 'O':
+	case tObject:
 		ref, err := s.count("class reference")
 		if err != nil {
 			return err
 		}
 		return s.skipObject(ref)
-	case tag >= 0x60 && tag <= 0x6f:
+	case tObjectShort:
 		return s.skipObject(int(tag - 0x60))
-	case tag == 'H', tag == 'W':
+	case tUntilEnd:
 		return s.skipUntilEnd()
-	case tag == 'M', tag == 'U':
+	case tTypedUntilEnd:
 		if err = s.skipType(); err != nil {
 			return err
 		}
 		return s.skipUntilEnd()
-	case tag == 'V':
+	case tListTyped:
 		if err = s.skipType(); err != nil {
 			return err
 		}
@@ -520,20 +792,44 @@ func (s *Scanner) skipValue() error {
 			return err
 		}
 		return s.skipN(n)
-	case tag == 'X':
+	case tListUntyped:
 		n, err := s.count("list length")
 		if err != nil {
 			return err
 		}
 		return s.skipN(n)
-	case tag >= 0x70 && tag <= 0x77:
+	case tListTypedShort:
 		if err = s.skipType(); err != nil {
 			return err
 		}
 		return s.skipN(int(tag - 0x70))
-	case tag >= 0x78 && tag <= 0x7f:
+	case tListUntypedShort:
 		return s.skipN(int(tag - 0x78))
 	}
 	s.pos--
 	return s.errf(ErrInvalid, "tag 0x%02x cannot start a value", tag)
+}
+
+// mask16[n] selects the high bits of the first n bytes of a 16-byte window (two little-endian
+// words).
+var mask16 = func() (m [16][2]uint64) {
+	for n := range 16 {
+		for i := range n {
+			m[n][i/8] |= 0x80 << (8 * (i % 8))
+		}
+	}
+	return
+}()
+
+// tiny returns the length of the ASCII string under 16 bytes whose tag is at p when more than 16
+// bytes follow the tag, else -1. Small enough to be inlined where strings are hot.
+func tiny(b []byte, p int) int {
+	if len(b)-p <= 16 {
+		return -1
+	}
+	n := int(b[p])
+	if n >= 16 || (word(b, p+1)&mask16[n][0]|word(b, p+9)&mask16[n][1]) != 0 {
+		return -1
+	}
+	return n
 }

@@ -212,3 +212,140 @@ func FuzzSkip(f *testing.F) {
 		}
 	})
 }
+
+// errClass names the error class a scan failure carries.
+func errClass(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrTruncated):
+		return "truncated"
+	case errors.Is(err, ErrInvalid):
+		return "invalid"
+	}
+	return "unclassified: " + err.Error()
+}
+
+// FuzzSkipMatchesReference checks the scanner against the previous implementation (ref_test.go):
+// the same reads (Skip, String, Scalar, chosen by ops) end at the same offsets with the same
+// results and error classes.
+func FuzzSkipMatchesReference(f *testing.F) {
+	for _, v := range values() {
+		f.Add(encode(f, v), []byte{0})
+		f.Add(encode(f, v, "k", v), []byte{1, 2, 0})
+		f.Add(encode(f, "key", v, "a longer key of 20 b", v), []byte{3, 3, 3, 3})
+	}
+	f.Fuzz(func(t *testing.T, b, ops []byte) {
+		if len(ops) == 0 {
+			ops = []byte{0}
+		}
+		s, r := New(b), newRef(b)
+		for i := 0; s.Remaining() > 0 && i < 64; i++ {
+			var got, want string
+			var gerr, werr error
+			switch ops[i%len(ops)] % 4 {
+			case 0:
+				gerr, werr = s.Skip(), r.Skip()
+			case 1:
+				var gok, wok bool
+				got, gok, gerr = s.String()
+				want, wok, werr = r.String()
+				if gok != wok {
+					t.Fatalf("step %d String ok %v, reference %v", i, gok, wok)
+				}
+			case 3: // the fast path must agree with String where it answers, and consume nothing otherwise
+				before := s.Pos()
+				start, n := s.ShortASCIISpan()
+				if n < 0 {
+					if s.Pos() != before {
+						t.Fatalf("step %d: ShortASCIISpan declined but moved from %d to %d", i, before, s.Pos())
+					}
+					got, _, gerr = s.String()
+				} else {
+					got = string(b[start : start+n])
+				}
+				want, _, werr = r.String()
+			case 2:
+				var gok, wok bool
+				got, gok, gerr = s.Scalar()
+				want, wok, werr = r.Scalar()
+				if gok != wok {
+					t.Fatalf("step %d Scalar ok %v, reference %v", i, gok, wok)
+				}
+			}
+			if errClass(gerr) != errClass(werr) || got != want || s.Pos() != r.Pos() {
+				t.Fatalf("step %d op %d: got (%q, %v, pos %d), reference (%q, %v, pos %d)", i, ops[i%len(ops)]%4, got, gerr, s.Pos(), want, werr, r.Pos())
+			}
+			if gerr != nil {
+				return
+			}
+		}
+	})
+}
+
+// TestResetAtKeepsClasses: a scanner restarted in the middle of the data with the class table an
+// earlier scan saw reads objects that refer to those classes.
+func TestResetAtKeepsClasses(t *testing.T) {
+	u := &user{Name: "a", Tags: []string{"t"}}
+	b := encode(t, u, "mid", &user{Name: "b"}, []*user{{Name: "c"}, {Name: "d"}})
+	s := New(b)
+	if err := s.Skip(); err != nil {
+		t.Fatal(err)
+	}
+	mid := s.Pos()
+	if s.NumClasses() != 1 || s.Class(0) != 5 {
+		t.Fatalf("class table %d entries, first %d fields", s.NumClasses(), s.Class(0))
+	}
+	classes := []int{s.Class(0)}
+	want := len(b)
+	var r Scanner
+	r.ResetAt(b, mid, classes)
+	for r.Remaining() > 0 {
+		if err := r.Skip(); err != nil {
+			t.Fatalf("after ResetAt: %v", err)
+		}
+	}
+	if r.Pos() != want {
+		t.Fatalf("ended at %d of %d", r.Pos(), want)
+	}
+	// Without the table the object reference at mid is undefined.
+	r.ResetAt(b, mid, nil)
+	_ = r.Skip() // "mid"
+	if err := r.Skip(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("object without its class: %v", err)
+	}
+}
+
+// TestManyClasses covers class tables longer than the scanner's inline storage.
+func TestManyClasses(t *testing.T) {
+	var b []byte
+	for i := range 20 {
+		// A class definition with i+1 fields, then an instance of it.
+		b = append(b, 'C', byte(3), 'c', 'l', byte('a'+i))
+		b = append(b, byte(0x90+i+1))
+		for j := range i + 1 {
+			b = append(b, 1, byte('a'+j))
+		}
+		b = append(b, 'O', byte(0x90+i))
+		for range i + 1 {
+			b = append(b, 'T')
+		}
+	}
+	b = append(b, 'O', 0x90+19) // refers to the last class again
+	for range 20 {
+		b = append(b, 'N')
+	}
+	s := New(b)
+	for s.Remaining() > 0 {
+		if err := s.Skip(); err != nil {
+			t.Fatalf("at %d: %v", s.Pos(), err)
+		}
+	}
+	if s.NumClasses() != 20 || s.Class(19) != 20 || s.Class(3) != 4 {
+		t.Fatalf("%d classes, class 19 has %d fields", s.NumClasses(), s.Class(19))
+	}
+	s.Reset(b)
+	if s.NumClasses() != 0 {
+		t.Fatal("Reset kept the class table")
+	}
+}
