@@ -46,10 +46,15 @@ func buildDubbogoPeer(t *testing.T) string {
 	return dubbogoBin
 }
 
-// startDubbogoPeer runs the dubbo-go provider on a free loopback port.
+// startDubbogoPeer runs the dubbo-go provider on a free loopback port, and checks that it listens
+// there only.
 func startDubbogoPeer(t *testing.T) string {
+	t.Helper()
 	bin := buildDubbogoPeer(t)
-	return startPeer(t, "dubbo-go provider", t.TempDir(), 60*time.Second, bin, "-port", strconv.Itoa(gatewayFreePort(t)))
+	port := gatewayFreePort(t)
+	addr := startPeer(t, "dubbo-go provider", t.TempDir(), 60*time.Second, bin, "-port", strconv.Itoa(port))
+	requireLoopbackOnly(t, "dubbo-go gateway provider", childListeningOn(t, port), port)
+	return addr
 }
 
 // startPeer runs a provider and waits (bounded) for its "LISTENING addr" line.

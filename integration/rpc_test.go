@@ -1,15 +1,17 @@
 package integration
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -92,6 +94,7 @@ func startRPCProvider(t testing.TB, name, version, group string, delay time.Dura
 		c, err := net.DialTimeout("tcp", p.addr, time.Second)
 		if err == nil {
 			c.Close()
+			requireLoopbackOnly(t, "dubbo-go provider "+name, cmd.Process.Pid, port)
 			return p
 		}
 		if i > 600 {
@@ -101,24 +104,96 @@ func startRPCProvider(t testing.TB, name, version, group string, delay time.Dura
 	}
 }
 
-// rpcConsume runs the dubbo-go consumer and returns its result lines ("ok ..." / "err ...").
+// rpcConsume runs the dubbo-go consumer and returns its result lines ("ok ..." / "err ..."). The
+// consumer waits (-hold) after its last call so its listening sockets can be checked: none but 127.x.
 func rpcConsume(t *testing.T, addr string, args ...string) []string {
 	t.Helper()
-	cmd := exec.Command(rpcPeer(t), append([]string{"client", "-addr", addr}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd := exec.Command(rpcPeer(t), append([]string{"client", "-addr", addr, "-hold"}, args...)...)
+	stderr := &lockedBuf{}
+	cmd.Stderr = stderr
 	cmd.Dir = t.TempDir()
-	out, err := cmd.Output()
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatalf("consumer %v: %v\n%s", args, err, tail(stderr.String(), 3000))
+		t.Fatal(err)
 	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	defer func() {
+		if !waited { // a check failed: don't leave the held consumer behind
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
 	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if strings.HasPrefix(l, "ok ") || strings.HasPrefix(l, "err ") {
+	done := false
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 4<<20) // dubbo-go's error logs are long lines
+	for sc.Scan() {
+		switch l := sc.Text(); {
+		case l == "done":
+			done = true
+			requireLoopbackOnly(t, "dubbo-go consumer", cmd.Process.Pid, 0)
+			stdin.Close() // ends -hold
+		case strings.HasPrefix(l, "ok "), strings.HasPrefix(l, "err "):
 			lines = append(lines, l)
 		}
 	}
+	stdin.Close()               // ends -hold if "done" never came
+	io.Copy(io.Discard, stdout) // after a scan error, so the consumer never blocks on a full pipe
+	err = cmd.Wait()
+	waited = true
+	if err != nil || !done {
+		t.Fatalf("consumer %v: %v (done line seen: %v)\n%s", args, err, done, tail(stderr.String(), 3000))
+	}
 	return lines
+}
+
+// childListeningOn returns the pid of this test process's child that has a listening TCP socket on
+// port, on any address (startPeer keeps its *exec.Cmd; the port names the peer).
+func childListeningOn(t testing.TB, port int) int {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := strconv.Itoa(os.Getpid())
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil { // gone meanwhile
+			continue
+		}
+		ppid := ""
+		for _, l := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+				ppid = strings.TrimSpace(v)
+				break
+			}
+		}
+		if ppid != me {
+			continue
+		}
+		ls, err := procListeners(pid)
+		if err != nil {
+			continue
+		}
+		for _, ap := range ls {
+			if int(ap.Port()) == port {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no child process of the test listens on port %d", port)
+	return 0
 }
 
 // rpcHost starts the ABI host with govoy.so's govoy-rpc filter configured by cfg (JSON).

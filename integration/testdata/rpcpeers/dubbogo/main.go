@@ -8,17 +8,25 @@
 //
 // The provider answers Greet(arg) with "<name>:<arg>" after -delay. The consumer prints one line per
 // call: "ok <result>" or "err <error>", and "done" at the end.
+//
+// The provider listens on -ip (127.0.0.1) only. dubbo-go's default "local" metadata type would also
+// export a MetadataService on the protocol port with no host, i.e. on every interface (and binding
+// the service itself to -ip then collides with it: "address already in use"). Without a registry
+// nobody asks for that metadata, so the provider uses the "remote" metadata type, which exports no
+// MetadataService (metadata.Options.Init in dubbo-go v3.3.0).
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"strings"
 	"time"
 
+	"dubbo.apache.org/dubbo-go/v3"
 	"dubbo.apache.org/dubbo-go/v3/client"
 	"dubbo.apache.org/dubbo-go/v3/common"
 	"dubbo.apache.org/dubbo-go/v3/common/constant"
@@ -43,7 +51,8 @@ func main() {
 		log.Fatal("usage: dubbogo server|client [flags]")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	port := fs.Int("port", 0, "server: port (dubbo-go binds it on every address; the tests only use loopback)")
+	ip := fs.String("ip", "127.0.0.1", "server: address to listen on")
+	port := fs.Int("port", 0, "server: port")
 	name := fs.String("name", "p", "server: name put in answers")
 	delay := fs.Duration("delay", 0, "server: delay before answering")
 	addr := fs.String("addr", "", "client: host:port to call")
@@ -53,10 +62,15 @@ func main() {
 	timeout := fs.Duration("timeout", 3*time.Second, "client: request timeout")
 	n := fs.Int("n", 1, "client: calls")
 	arg := fs.String("arg", "world", "client: argument")
+	hold := fs.Bool("hold", false, `client: after "done", wait until stdin closes (the tests inspect the live process)`)
 	fs.Parse(os.Args[2:])
 	switch os.Args[1] {
 	case "server":
-		srv, err := server.NewServer(server.WithServerProtocol(protocol.WithDubbo(), protocol.WithPort(*port)))
+		ins, err := dubbo.NewInstance(dubbo.WithName("govoy-rpc-peer-"+*name), dubbo.WithRemoteMetadata())
+		if err != nil {
+			log.Fatal(err)
+		}
+		srv, err := ins.NewServer(server.WithServerProtocol(protocol.WithDubbo(), protocol.WithIp(*ip), protocol.WithPort(*port)))
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -108,6 +122,9 @@ func main() {
 			}
 		}
 		fmt.Println("done")
+		if *hold {
+			io.Copy(io.Discard, os.Stdin)
+		}
 	default:
 		log.Fatalf("unknown mode %q", os.Args[1])
 	}
