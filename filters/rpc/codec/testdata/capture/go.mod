@@ -2,10 +2,11 @@ module github.com/govoy/govoy/filters/rpc/codec/testdata/capture
 
 go 1.26.0
 
+require dubbo.apache.org/dubbo-go/v3 v3.3.0
+
 require (
 	cloud.google.com/go/compute v1.14.0 // indirect
 	cloud.google.com/go/compute/metadata v0.2.3 // indirect
-	dubbo.apache.org/dubbo-go/v3 v3.3.0 // indirect
 	github.com/RoaringBitmap/roaring v1.2.3 // indirect
 	github.com/Workiva/go-datastructures v1.0.52 // indirect
 	github.com/afex/hystrix-go v0.0.0-20180502004556-fa1af6a1f4f5 // indirect
