@@ -178,7 +178,7 @@ func TestEncodeDubboRoundTrip(t *testing.T) {
 	}
 	df := f.(*dubbo.Frame)
 	r := f.Route()
-	if f.Kind() != codec.KindRequest || f.ID() != 42 || r.Service != "org.example.Svc" || r.Method != "$invoke" || r.Version != "1.0.0" || r.Group != "g1" || r.Timeout != 1200*time.Millisecond {
+	if f.Kind() != codec.KindRequest || f.ID() != 42 || r.Service != "org.example.Svc" || r.Method != "sayHello" || df.WireMethod() != "$invoke" || r.Version != "1.0.0" || r.Group != "g1" || r.Timeout != 1200*time.Millisecond {
 		t.Fatalf("kind %s id %d route %+v", f.Kind(), f.ID(), r)
 	}
 	if df.ParamTypes() != genericDesc || df.DubboVersion() != dubboVersion {

@@ -70,7 +70,7 @@ func TestStreamPhases(t *testing.T) {
 	if err != nil || n != len(body.b) {
 		t.Fatalf("request frame: %v", err)
 	}
-	if r := f.Route(); r.Service != "org.example.S" || r.Method != "$invoke" || r.Group != "g9" || r.Timeout.Milliseconds() != 700 {
+	if r := f.Route(); r.Service != "org.example.S" || r.Method != "hi" || f.(*dubbo.Frame).WireMethod() != "$invoke" || r.Group != "g9" || r.Timeout.Milliseconds() != 700 {
 		t.Fatalf("route %+v", r)
 	}
 	e := hessian.NewEncoder()

@@ -139,6 +139,15 @@ type Frame interface {
 	AppendWire(dst []byte) ([]byte, error)
 }
 
+// GoAwayFrame is implemented by the frames of protocols whose servers announce a shutdown on the
+// connection (Dubbo's read-only event). When IsGoAway reports true for a frame from an upstream, the
+// proxy sends that endpoint no new requests while other endpoints can take them and lets the
+// requests in flight finish; a new connection to it is trusted again. Optional: protocols without
+// such a notice need not implement it.
+type GoAwayFrame interface {
+	IsGoAway() bool
+}
+
 // Codec is one protocol. Implementations are stateless and safe for concurrent use.
 type Codec interface {
 	// Name is the registry key ("dubbo", "bolt", ...).

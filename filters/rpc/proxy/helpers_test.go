@@ -139,6 +139,25 @@ func (s *dubboServer) heartbeats() int {
 	return s.hbs
 }
 
+// broadcast writes b on every connection accepted so far.
+func (s *dubboServer) broadcast(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.Write(b)
+	}
+}
+
+// dropConns closes every connection accepted so far and keeps listening (a provider restarting).
+func (s *dubboServer) dropConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+}
+
 // kill closes the listener and every connection (a provider dying).
 func (s *dubboServer) kill() {
 	s.l.Close()
@@ -303,13 +322,16 @@ func (c *consumer) call(r req) resp {
 }
 
 // newProxy builds a proxy from JSON config (the user's form).
-func newProxy(t testing.TB, js string) *Proxy {
+func newProxy(t testing.TB, js string) *Proxy { t.Helper(); return newProxyWith(t, js, tcpConnector{}) }
+
+// newProxyWith is newProxy with another connector.
+func newProxyWith(t testing.TB, js string, conn Connector) *Proxy {
 	t.Helper()
 	var cfg proxypb.Config
 	if err := protojson.Unmarshal([]byte(js), &cfg); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	p, err := New(&cfg, tcpConnector{})
+	p, err := New(&cfg, conn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,10 +97,10 @@ func (s *service) add(addr string, w uint32, md map[string]string) {
 // pick chooses an endpoint not in tried; nil when none is left.
 func (s *service) pick(p *Proxy, f codec.Frame, tried []string) *endpoint {
 	subset := s.subsetFor(f)
-	cands, total := s.candidates(tried, subset)
+	cands, total := s.candidates(p, tried, subset)
 	if len(cands) == 0 && subset != nil {
 		// Like Dubbo's non-forced tag routing: an empty subset falls back to every endpoint.
-		cands, total = s.candidates(tried, nil)
+		cands, total = s.candidates(p, tried, nil)
 	}
 	if len(cands) == 0 {
 		return nil
@@ -150,9 +150,13 @@ func (s *service) pick(p *Proxy, f codec.Frame, tried []string) *endpoint {
 }
 
 // candidates are the endpoints not tried yet (and in subset when set), with their total weight.
-func (s *service) candidates(tried []string, subset map[string]string) ([]*endpoint, uint64) {
+// Endpoints that announced their shutdown are left out unless no other is left: like Dubbo's
+// available check, which prefers available invokers but does not fail while some invoker exists.
+func (s *service) candidates(p *Proxy, tried []string, subset map[string]string) ([]*endpoint, uint64) {
 	cands := make([]*endpoint, 0, len(s.endpoints))
 	var total uint64
+	checkLeaving := p.leaving.Load() > 0 // the usual case skips the per-endpoint lookups
+	var leaving []*endpoint
 	for i := range s.endpoints {
 		e := &s.endpoints[i]
 		if subset != nil && !inSubset(e.metadata, subset) {
@@ -165,10 +169,21 @@ func (s *service) candidates(tried []string, subset map[string]string) ([]*endpo
 				break
 			}
 		}
-		if !skip {
-			cands = append(cands, e)
+		if skip {
+			continue
+		}
+		if checkLeaving && p.endpointState(e.addr).leaving.Load() > 0 {
+			leaving = append(leaving, e)
+			continue
+		}
+		cands = append(cands, e)
+		total += uint64(e.weight)
+	}
+	if len(cands) == 0 {
+		for _, e := range leaving {
 			total += uint64(e.weight)
 		}
+		return leaving, total
 	}
 	return cands, total
 }

@@ -136,6 +136,7 @@ var statsHelp = map[string]string{
 	"upstream_failures": "Upstream connects that failed.",
 	"upstream_resets":   "Requests failed because their upstream connection closed.",
 	"upstream_pings":    "Heartbeats sent to idle upstream connections.",
+	"upstream_goaways":  "Upstream connections that announced a shutdown (Dubbo read-only event); picks avoid them.",
 	"panics":            "Panics recovered in the proxy.",
 }
 

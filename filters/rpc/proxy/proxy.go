@@ -80,6 +80,7 @@ type Proxy struct {
 	endpoints map[string]*endpointState // by address: in-flight counts shared by every service
 	closed    bool                      // no new sessions or upstreams; set once
 	draining  bool                      // superseded: close when sessions and inflight reach 0
+	leaving   atomic.Int32              // upstream connections that announced a shutdown (endpointState.leaving summed)
 	sessions  atomic.Int64              // accepted sessions not yet ended
 	inflight  atomic.Int64              // two-way requests not yet completed
 	done      chan struct{}             // closed when Close has finished
@@ -257,6 +258,23 @@ func (p *Proxy) endpointState(addr string) *endpointState {
 // endpointState is what the proxy tracks per endpoint address.
 type endpointState struct {
 	active atomic.Int64 // requests waiting for a response
+	// leaving counts this endpoint's upstream connections that announced a shutdown (Dubbo's
+	// read-only event); while it is above 0, picks avoid the endpoint if another one is left.
+	leaving atomic.Int32
+}
+
+// endpointLeaving records that an upstream connection to addr announced its shutdown.
+func (p *Proxy) endpointLeaving(addr string) {
+	p.endpointState(addr).leaving.Add(1)
+	p.leaving.Add(1)
+	p.stats.UpstreamGoAways.Add(1)
+	p.logger.Info("upstream is shutting down: no new requests while other endpoints can take them", zap.String("addr", addr))
+}
+
+// endpointBack undoes endpointLeaving when that connection ends: a new one is trusted again.
+func (p *Proxy) endpointBack(addr string) {
+	p.endpointState(addr).leaving.Add(-1)
+	p.leaving.Add(-1)
 }
 
 // Stats are the proxy's counters (read with Load).
@@ -277,6 +295,7 @@ type Stats struct {
 	UpstreamFailures atomic.Uint64
 	UpstreamResets   atomic.Uint64 // requests failed because their upstream closed
 	UpstreamPings    atomic.Uint64 // heartbeats sent to idle upstream connections
+	UpstreamGoAways  atomic.Uint64 // upstream connections that announced a shutdown (Dubbo read-only event)
 	Panics           atomic.Uint64
 }
 
@@ -288,6 +307,6 @@ func (s *Stats) Snapshot() map[string]uint64 {
 		"no_route": s.NoRoute.Load(), "no_provider": s.NoProvider.Load(), "rate_limited": s.RateLimited.Load(),
 		"circuit_open": s.CircuitOpen.Load(), "timeouts": s.Timeouts.Load(), "retries": s.Retries.Load(),
 		"upstream_connects": s.UpstreamConnects.Load(), "upstream_failures": s.UpstreamFailures.Load(),
-		"upstream_resets": s.UpstreamResets.Load(), "upstream_pings": s.UpstreamPings.Load(), "panics": s.Panics.Load(),
+		"upstream_resets": s.UpstreamResets.Load(), "upstream_pings": s.UpstreamPings.Load(), "upstream_goaways": s.UpstreamGoAways.Load(), "panics": s.Panics.Load(),
 	}
 }

@@ -170,6 +170,9 @@ func (s *Session) handle(f codec.Frame) {
 		}
 		return
 	}
+	if g, ok := f.(codec.GoAwayFrame); ok && g.IsGoAway() {
+		return // a server's shutdown notice: meaningless from a client, and not a request
+	}
 	start := time.Now()
 	if f.Kind() == codec.KindOnewayRequest {
 		p.stats.Oneway.Add(1)

@@ -29,12 +29,21 @@ type upstream struct {
 	mu      sync.Mutex
 	state   upState
 	conn    Conn
-	queue   [][]byte // wire bytes written before the connection is ready
+	queue   []queued // requests written before the connection is ready
 	pending map[uint64]*call
-	nextID  uint64
-	stream  *codec.Stream
-	lastIO  time.Time   // last read or write, for idle heartbeats
-	hb      *time.Timer // next idle check while ready
+	// goingAway: the upstream announced it takes no new requests (codec.GoAwayFrame); counted in
+	// its endpointState until the connection ends.
+	goingAway bool
+	nextID    uint64
+	stream    *codec.Stream
+	lastIO    time.Time   // last read or write, for idle heartbeats
+	hb        *time.Timer // next idle check while ready
+}
+
+// queued is a request waiting for the connection: its id on u and its wire bytes.
+type queued struct {
+	id   uint64
+	wire []byte
 }
 
 var errUpstreamClosed = errors.New("upstream connection closed")
@@ -77,14 +86,23 @@ func (u *upstream) send(c *call, ep *endpointState) error {
 		u.conn.Write(wire)
 		u.lastIO = time.Now()
 	} else {
-		u.queue = append(u.queue, wire)
+		u.queue = append(u.queue, queued{id, wire})
 	}
 	return nil
 }
 
+// remove forgets the request with id, which completed without a response (timeout, local
+// error). A request still queued for the connect is dropped too: its caller already has an answer,
+// so the provider must never run it.
 func (u *upstream) remove(id uint64) {
 	u.mu.Lock()
 	delete(u.pending, id)
+	for i, q := range u.queue {
+		if q.id == id {
+			u.queue = append(u.queue[:i], u.queue[i+1:]...)
+			break
+		}
+	}
 	u.mu.Unlock()
 }
 
@@ -113,8 +131,8 @@ func (u *upstream) OnReady(c Conn) {
 	u.conn, u.state = c, upReady
 	q := u.queue
 	u.queue = nil
-	for _, b := range q {
-		c.Write(b)
+	for _, r := range q {
+		c.Write(r.wire)
 	}
 	u.lastIO = time.Now()
 	u.hb = time.AfterFunc(u.p.hbInterval, u.heartbeat)
@@ -164,8 +182,13 @@ func (u *upstream) failAll(connectErr, closeErr error) {
 	calls := u.pending
 	u.pending = map[uint64]*call{}
 	u.queue = nil
+	wasGoingAway := u.goingAway
+	u.goingAway = false
 	u.mu.Unlock()
 	u.p.forget(u)
+	if wasGoingAway {
+		u.p.endpointBack(u.addr)
+	}
 	for _, c := range calls {
 		if connectErr != nil {
 			c.retry(u.addr, connectErr)
@@ -202,6 +225,7 @@ func (u *upstream) OnData(b []byte) {
 	}()
 	var replies []reply
 	var bad error
+	goAway := false
 	u.mu.Lock()
 	u.lastIO = time.Now()
 	u.stream.Write(b)
@@ -226,6 +250,9 @@ func (u *upstream) OnData(b []byte) {
 			continue
 		}
 		if f.Kind() != codec.KindResponse {
+			if g, ok := f.(codec.GoAwayFrame); ok && g.IsGoAway() && !u.goingAway && u.state == upReady {
+				u.goingAway, goAway = true, true
+			}
 			continue
 		}
 		c := u.pending[f.ID()]
@@ -236,6 +263,9 @@ func (u *upstream) OnData(b []byte) {
 		replies = append(replies, reply{c, f})
 	}
 	u.mu.Unlock()
+	if goAway {
+		u.p.endpointLeaving(u.addr)
+	}
 	for _, r := range replies {
 		r.c.complete(r.f, 0, "")
 	}

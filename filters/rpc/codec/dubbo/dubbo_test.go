@@ -344,6 +344,8 @@ func seeds(t testing.TB) map[string][]byte {
 		"hijack-no-provider.bin":  mustWire(t)(Codec{}.Hijack(req, codec.StatusNoProvider, "no provider for org.example.DemoService")),
 		"hijack-rate-limited.bin": mustWire(t)(Codec{}.Hijack(req, codec.StatusRateLimited, "rate limited")),
 		"heartbeat-reply.bin":     mustWire(t)(Codec{}.HeartbeatReply(mustDecode(t, mustWire(t)(Codec{}.Heartbeat(4), nil)))),
+		"readonly-event.bin":      eventFrame(flagRequest|flagEvent|SerializationHessian2, hessianValue(t, "R")),
+		"generic-invoke.bin":      genericRequest(t, "$invoke", genericDesc, "sayHello"),
 	}
 }
 
@@ -552,5 +554,121 @@ func TestLazyAttachmentsWithObjects(t *testing.T) {
 				t.Fatalf("library attachments %v", last)
 			}
 		})
+	}
+}
+
+// genericRequest encodes a generic invocation the way Java's GenericService.$invoke (and govoy's
+// HTTP bridge) sends it: method, parameter types and arguments of the real call as the three
+// arguments of $invoke (or $invokeAsync).
+func genericRequest(t testing.TB, wireMethod, types string, first any) []byte {
+	t.Helper()
+	e := hessian.NewEncoder()
+	for _, v := range []any{"2.0.2", "org.example.Greeter", "1.0.0", wireMethod, types, first,
+		[]string{"java.lang.String"}, []any{"world"}, map[any]any{"group": "g1", "generic": "true", "timeout": "900"}} {
+		if err := e.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := e.Buffer()
+	b := []byte{magicHigh, magicLow, flagRequest | flagTwoWay | SerializationHessian2, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[12:], uint32(len(body)))
+	return append(b, body...)
+}
+
+// TestGenericInvocationRoutesOnRealMethod: a generic call's Route names the method its first
+// argument carries, so routes and per-method limits treat it like the typed call; the bytes sent
+// on are untouched (the provider still sees $invoke).
+func TestGenericInvocationRoutesOnRealMethod(t *testing.T) {
+	cases := []struct {
+		name, wire, types string
+		first             any
+		method            string // Route().Method
+		generic           bool
+	}{
+		{"$invoke", "$invoke", genericDesc, "sayHello", "sayHello", true},
+		{"$invokeAsync", "$invokeAsync", genericDesc, "sayHello", "sayHello", true},
+		{"non-ASCII method", "$invoke", genericDesc, "grüße", "grüße", true},
+		{"long method", "$invoke", genericDesc, strings.Repeat("m", 300), strings.Repeat("m", 300), true},
+		{"null method", "$invoke", genericDesc, nil, "$invoke", false},
+		{"empty method", "$invoke", genericDesc, "", "$invoke", false},
+		{"not the generic signature", "$invoke", strings.Repeat("Ljava/lang/Object;", 3), "sayHello", "$invoke", false},
+		{"other $ method", "$echo", genericDesc, "sayHello", "$echo", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := genericRequest(t, c.wire, c.types, c.first)
+			f := mustDecode(t, b)
+			if f.Err() != nil {
+				t.Fatal(f.Err())
+			}
+			r := f.Route()
+			if r.Method != c.method || f.IsGeneric() != c.generic || f.WireMethod() != c.wire {
+				t.Fatalf("method %q generic %v wire %q; want %q %v %q", r.Method, f.IsGeneric(), f.WireMethod(), c.method, c.generic, c.wire)
+			}
+			if r.Service != "org.example.Greeter" || r.Version != "1.0.0" || r.Group != "g1" || r.Timeout != 900*time.Millisecond {
+				t.Fatalf("route %+v", r)
+			}
+			// Setting an attachment re-encodes them and nothing else: the provider reads the same call.
+			f.Headers().Set("x-tag", "canary")
+			out, err := f.AppendWire(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := libraryRequest(t, out)
+			if got[3] != c.wire || got[4] != c.types {
+				t.Fatalf("the provider would read method %v types %v", got[3], got[4])
+			}
+			if g := mustDecode(t, out); g.Route() != r || g.WireMethod() != c.wire {
+				t.Fatalf("re-encoded route %+v wire %q", g.Route(), g.WireMethod())
+			}
+		})
+	}
+}
+
+// eventFrame is a request-flagged frame with body; readOnlyEvent is what Java Dubbo's
+// HeaderExchangeServer sends: the event's data written as one hessian2 value.
+func eventFrame(flags byte, body []byte) []byte {
+	b := []byte{magicHigh, magicLow, flags, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[12:], uint32(len(body)))
+	return append(b, body...)
+}
+
+func hessianValue(t testing.TB, v any) []byte {
+	t.Helper()
+	e := hessian.NewEncoder()
+	if err := e.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return e.Buffer()
+}
+
+// TestReadOnlyEventIsGoAway: a provider's read-only event (oneway or two-way, the data "R") is a
+// go-away notice; heartbeats, other events and calls are not.
+func TestReadOnlyEventIsGoAway(t *testing.T) {
+	const ev byte = flagRequest | flagEvent | SerializationHessian2
+	r := hessianValue(t, "R")
+	for name, c := range map[string]struct {
+		b    []byte
+		want bool
+	}{
+		"oneway read-only":    {eventFrame(ev, r), true},
+		"two-way read-only":   {eventFrame(ev|flagTwoWay, r), true},
+		"long-form string":    {eventFrame(ev, []byte{'S', 0, 1, 'R'}), true},
+		"other event data":    {eventFrame(ev, hessianValue(t, "RR")), false},
+		"trailing bytes":      {eventFrame(ev, append(r, 'N')), false},
+		"truncated string":    {eventFrame(ev, []byte{0x02, 'R'}), false},
+		"read-only response":  {eventFrame(flagEvent|SerializationHessian2, r), false},
+		"not an event":        {eventFrame(flagRequest|SerializationHessian2, r), false},
+		"other serialization": {eventFrame(flagRequest|flagEvent|6, r), false},
+		"heartbeat":           {mustWire(t)(Codec{}.Heartbeat(3), nil), false},
+		"call":                {packRequest(t, 1, demoService(), demoArgs(), nil), false},
+	} {
+		f := mustDecode(t, c.b)
+		if f.IsGoAway() != c.want {
+			t.Errorf("%s: IsGoAway %v", name, !c.want)
+		}
+		if c.want && f.IsHeartbeat() {
+			t.Errorf("%s: also a heartbeat", name)
+		}
 	}
 }

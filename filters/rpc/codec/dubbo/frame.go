@@ -40,7 +40,16 @@ type Frame struct {
 	nParams  int32
 	nClasses int32
 	classes  [6]uint8
+	// generic says the request is a generic invocation ($invoke or $invokeAsync, see
+	// genericNames) whose fieldMethod is the real method, read from the first argument.
+	generic uint8
 }
+
+// Dubbo's generic invocation: $invoke(String method, String[] parameterTypes, Object[] args), and
+// $invokeAsync with the same arguments. genericNames is indexed by Frame.generic.
+const genericDesc = "Ljava/lang/String;[Ljava/lang/String;[Ljava/lang/Object;"
+
+var genericNames = [...]string{"", "$invoke", "$invokeAsync"}
 
 // The string fields of a request, in body order, then the group from the attachments.
 const (
@@ -124,6 +133,20 @@ func (f *Frame) IsHeartbeat() bool {
 	return len(body) == 0 || len(body) == 1 && body[0] == 'N'
 }
 
+// readOnlyEvent is the data of Dubbo's read-only event (a hessian2 string), which a provider that
+// starts shutting down sends, oneway, on each of its consumer connections.
+const readOnlyEvent = "R"
+
+// IsGoAway reports Dubbo's read-only event: the provider takes no new calls on this connection.
+func (f *Frame) IsGoAway() bool {
+	if !f.IsEvent() || f.Kind() == codec.KindResponse || f.SerializationID() != SerializationHessian2 {
+		return false
+	}
+	s := hessianscan.New(f.raw[headerLen:])
+	v, ok, err := s.String()
+	return err == nil && ok && v == readOnlyEvent && s.Remaining() == 0
+}
+
 // SerializationID is the serialization of the body (2 = hessian2).
 func (f *Frame) SerializationID() byte { return f.flag() & serialMask }
 
@@ -131,6 +154,8 @@ func (f *Frame) ID() uint64 { return binary.BigEndian.Uint64(f.raw[4:12]) }
 
 func (f *Frame) SetID(id uint64) { binary.BigEndian.PutUint64(f.raw[4:12], id) }
 
+// Route's Method is the real method of a generic invocation (the string its first argument
+// carries), so routes, rate limits and metrics see what a typed call of it would show.
 func (f *Frame) Route() codec.Route {
 	return codec.Route{Service: f.get(fieldService), Method: f.get(fieldMethod), Version: f.get(fieldVersion), Group: f.get(fieldGroup), Timeout: f.timeout}
 }
@@ -153,6 +178,18 @@ func (f *Frame) Err() error { return f.err }
 
 // DubboVersion is the protocol version string a request body starts with (e.g. "2.0.2").
 func (f *Frame) DubboVersion() string { return f.get(fieldDubboVersion) }
+
+// IsGeneric reports a generic invocation ($invoke or $invokeAsync) that names its real method.
+func (f *Frame) IsGeneric() bool { return f.generic != 0 }
+
+// WireMethod is the method name the body carries: "$invoke" or "$invokeAsync" for a generic
+// invocation (whose Route().Method is the real method), otherwise Route().Method.
+func (f *Frame) WireMethod() string {
+	if f.generic != 0 {
+		return genericNames[f.generic]
+	}
+	return f.get(fieldMethod)
+}
 
 // ParamTypes is the JVM descriptor of the argument types, e.g. "Ljava/lang/String;I".
 func (f *Frame) ParamTypes() string { return f.get(fieldParamTypes) }
@@ -226,7 +263,13 @@ func (f *Frame) parseBody() error {
 	if err != nil {
 		return fmt.Errorf("parameter types %q: %w", types, err)
 	}
-	for i := 0; i < n; i++ {
+	first := 0
+	if m := f.get(fieldMethod); len(m) > 0 && m[0] == '$' { // a plain method name starts with a letter
+		if first, err = f.parseGeneric(s, m, types); err != nil {
+			return err
+		}
+	}
+	for i := first; i < n; i++ {
 		if err := s.Skip(); err != nil {
 			return fmt.Errorf("argument %d: %w", i, err)
 		}
@@ -258,6 +301,33 @@ func (f *Frame) parseBody() error {
 		f.timeout = time.Duration(ms) * time.Millisecond
 	}
 	return nil
+}
+
+// parseGeneric reads the real method of a generic invocation (method m, parameter types types)
+// from its first argument and reports how many arguments it consumed. A generic call whose first
+// argument is not a non-empty string keeps its wire method.
+func (f *Frame) parseGeneric(s *hessianscan.Scanner, m, types string) (int, error) {
+	var g uint8
+	switch m {
+	case genericNames[1]:
+		g = 1
+	case genericNames[2]:
+		g = 2
+	default:
+		return 0, nil
+	}
+	if types != genericDesc || !s.AtString() {
+		return 0, nil
+	}
+	real, _, err := s.String() // points into raw unless chunked: set keeps it as a span
+	if err != nil {
+		return 0, fmt.Errorf("argument 0 (generic method name): %w", err)
+	}
+	if real != "" {
+		f.set(fieldMethod, real)
+		f.generic = g
+	}
+	return 1, nil
 }
 
 // parseMillis reads a timeout attachment the way strconv.ParseInt(v, 10, 64) does, with a fast

@@ -46,7 +46,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("n=%d of %d", n, len(b))
 		}
 		_ = fr.Route()
-		_, _, _ = fr.Kind(), fr.Status(), fr.IsHeartbeat()
+		_, _, _, _ = fr.Kind(), fr.Status(), fr.IsHeartbeat(), fr.(*Frame).IsGoAway()
 		out, err := fr.AppendWire(nil)
 		if err != nil || !bytes.Equal(out, b[:n]) {
 			t.Fatalf("unchanged frame re-encoded differently: %v", err)

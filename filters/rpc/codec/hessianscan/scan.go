@@ -89,6 +89,9 @@ func (s *Scanner) Peek() (byte, bool) {
 	return s.b[s.pos], true
 }
 
+// AtString reports whether the next value is a string (not null).
+func (s *Scanner) AtString() bool { return s.pos < len(s.b) && isStringTag(s.b[s.pos]) }
+
 func (s *Scanner) errf(base error, format string, args ...any) error {
 	return fmt.Errorf("%w at offset %d: %s", base, s.pos, fmt.Sprintf(format, args...))
 }
