@@ -567,9 +567,9 @@ func TestRPCJavaDubbo(t *testing.T) {
 		rpcWantLines(t, "group gray", jc.mustCall(t, at(javaCall{version: "1.0.0", group: "gray", method: "Greet", arg: "z"})),
 			"ok p1/1.0.0/gray:z")
 		// No route: the proxy answers status 60 with its message, which Java Dubbo shows. (A Java
-		// consumer sends version "0.0.0" when it has none; a generic call's method is $invoke.)
+		// consumer sends version "0.0.0" when it has none; a generic call names its real method.)
 		rpcWantLines(t, "unknown interface", jc.mustCall(t, at(javaCall{intf: "org.example.Nobody", method: "Greet", arg: "n"})),
-			"govoy: no route for :org.example.Nobody:0.0.0.$invoke")
+			"govoy: no route for :org.example.Nobody:0.0.0.Greet")
 		// The proxy's calls come from loopback too.
 		if from := lastFrom(t, p1, "z"); !strings.HasPrefix(from, "127.") {
 			t.Fatalf("p1 was called from %s", from)
@@ -730,27 +730,25 @@ func TestRPCJavaDubbo(t *testing.T) {
 	requireLoopbackOnly(t, "Java consumer", jc.cmd.Process.Pid, 0)
 }
 
-// TestRPCJavaDubboKnownGaps shows, with Java Dubbo peers, what govoy-rpc does not do yet; it is
-// opt-in (GOVOY_RPC_KNOWN_BUGS=1) until filters/rpc/proxy does it, and each subtest then fails.
+// TestRPCJavaDubboGenericAndReadOnly: govoy-rpc treats two Java Dubbo behaviours as a Java consumer
+// connected directly does.
 //
-//   - read-only event: a Java provider that starts closing sends Dubbo's read-only event to its
-//     consumers; a Java consumer connected directly stops calling it at once. The proxy (that
-//     provider's consumer) drops event frames that are not heartbeats (upstream.go) and keeps
-//     sending new calls there until the connection drops: calls in flight then fail.
 //   - generic calls: a generic call ($invoke, as Java tools and govoy's own HTTP bridge send) names
-//     the real method in its first argument; the proxy routes it as method "$invoke", so a route
-//     (or per-method rate limit) on the method misses it.
-func TestRPCJavaDubboKnownGaps(t *testing.T) {
-	if os.Getenv("GOVOY_RPC_KNOWN_BUGS") != "1" {
-		t.Skip("known gaps of govoy-rpc (Dubbo read-only event, generic call method): GOVOY_RPC_KNOWN_BUGS=1 runs them")
-	}
+//     the real method in its first argument; routes (and per-method limits and metrics) see that
+//     method, as they would for the typed call.
+//   - read-only event: a Java provider that starts closing sends Dubbo's read-only event to its
+//     consumers; a direct Java consumer stops calling it at once, and so does the proxy (that
+//     provider's consumer), counting it in govoy_rpc_upstream_goaways_total.
+func TestRPCJavaDubboGenericAndReadOnly(t *testing.T) {
 	p1 := launchJavaProvider(t, "p1", 0, "1.0.0:")
 	p2 := launchJavaProvider(t, "p2", 0, "1.0.0:")
 	jc := launchJavaConsumer(t, time.Minute)
 	p1.waitReady(t, "LISTENING ")
 	p2.waitReady(t, "LISTENING ")
 	jc.waitReady(t, "READY")
-	h := rpcHost(t, fmt.Sprintf(`{"protocols": ["dubbo"],
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", rpcFreePort(t))
+	t.Setenv("GOVOY_METRICS_ADDR", metricsAddr)
+	h := rpcHost(t, fmt.Sprintf(`{"protocols": ["dubbo"], "statPrefix": "java_ro",
 	  "routes": [
 	    {"match": {"service": "org.example.Greeter", "method": "Slow"}, "service": "p2"},
 	    {"match": {"service": "org.example.Greeter"}, "service": "pool", "retries": 1}
@@ -767,10 +765,21 @@ func TestRPCJavaDubboKnownGaps(t *testing.T) {
 		return jc.mustCall(t, c)
 	}
 
+	waitMetrics(t, metricsAddr)
+	metric := func(t *testing.T, name string, labels ...string) float64 {
+		return sumRPC(scrapeRPC(t, metricsAddr), name, append([]string{"stat_prefix=java_ro"}, labels...)...)
+	}
+
 	t.Run("generic call method", func(t *testing.T) {
-		// Typed, Slow goes to p2 by its method route; generic, it should too.
+		// Typed, Slow goes to p2 by its method route; generic, too, and it counts under Slow.
 		wantOneOf(t, "typed Slow", call(h.addr, javaCall{method: "Slow", n: 4, arg: "typed"}), 4, "ok p2/")
 		wantOneOf(t, "generic Slow", call(h.addr, javaCall{method: "Slow", n: 4, arg: "gen", generic: true}), 4, "ok p2/")
+		if got := metric(t, "govoy_rpc_method_requests_total", "method=Slow", "result=ok"); got != 8 {
+			t.Fatalf("requests counted under method Slow: %v, want 8", got)
+		}
+		if got := metric(t, "govoy_rpc_method_requests_total", "method=$invoke"); got != 0 {
+			t.Fatalf("requests counted under method $invoke: %v", got)
+		}
 	})
 
 	t.Run("read-only event", func(t *testing.T) {
@@ -789,6 +798,9 @@ func TestRPCJavaDubboKnownGaps(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // the event is oneway: let both consumers read it
 		wantOneOf(t, "direct Java consumer after read-only", call(direct, javaCall{n: 6, arg: "d"}), 6, "ok p2/")
 		wantOneOf(t, "through the proxy after read-only", call(h.addr, javaCall{n: 6, arg: "p"}), 6, "ok p2/")
+		if got := metric(t, "govoy_rpc_upstream_goaways_total"); got != 1 {
+			t.Fatalf("upstream_goaways_total %v, want 1", got)
+		}
 	})
 }
 
