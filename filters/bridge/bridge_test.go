@@ -202,9 +202,8 @@ func TestEncodeDubboRoundTrip(t *testing.T) {
 	if got[5] != "sayHello" {
 		t.Fatalf("method %v", got[5])
 	}
-	types, _ := json.Marshal(toJSON(got[6]))
-	args, _ := json.Marshal(toJSON(got[7]))
-	if string(types) != `["java.lang.String","int"]` || string(args) != `["w",7]` {
+	types, args := describe(got[6]), describe(got[7])
+	if types != `["java.lang.String","int"]` || args != `["w",7]` {
 		t.Fatalf("types %s args %s", types, args)
 	}
 }
@@ -308,11 +307,60 @@ func TestRefusedRequest(t *testing.T) {
 
 func TestToJSON(t *testing.T) {
 	in := map[any]any{int32(1): []string{"a"}, "m": map[string]any{"x": map[any]any{true: nil}}, "e": errors.New("bad")}
-	b, err := json.Marshal(toJSON(in))
+	v, err := toJSON(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(b) != `{"1":["a"],"e":{"class":"*errors.errorString","message":"bad"},"m":{"x":{"true":null}}}` {
 		t.Fatalf("%s", b)
+	}
+}
+
+// rawResponse is a Dubbo response frame with the given hessian2 body bytes.
+func rawResponse(id uint64, status byte, body []byte) []byte {
+	b := []byte{0xda, 0xbb, dubbo.SerializationHessian2, status}
+	b = appendUint64(b, id)
+	b = appendUint32(b, uint32(len(body)))
+	return append(b, body...)
+}
+
+// TestHostileDubboResponses: response bodies a broken or hostile provider can write, each of
+// which dubbo-go-hessian2 alone would turn into a panic, a stack overflow (which ends the process)
+// or an endless walk. Each becomes a 502 that says why.
+func TestHostileDubboResponses(t *testing.T) {
+	c := mustConfig(t, &bridgepb.Config{Protocol: bridgepb.Config_DUBBO})
+	_, ex := c.Start(Request{Body: []byte(`{"service":"S","method":"m"}`)})
+	// Level i of doubling is a list holding level i-1 twice, by reference: 2^40 values in 200 bytes.
+	doubling := []byte{0x91, 'X', 0x90 + 41, 0x79, 0x91} // kind 1; a 41-value list; level 0 = [1]
+	for i := 1; i <= 40; i++ {
+		doubling = append(doubling, 0x7a, 'Q', 0x90+byte(i), 'Q', 0x90+byte(i)) // refs: 0 the outer list, i level i-1
+	}
+	deep := []byte{0x91}
+	for range 200 {
+		deep = append(deep, 0x79)
+	}
+	deep = append(deep, 'N')
+	cases := []struct {
+		name   string
+		status byte
+		body   []byte
+		want   string
+	}{
+		{"list that holds itself", dubbo.StatusOK, []byte{0x91, 0x79, 'Q', 0x90}, "reference cycle"},
+		{"map that holds itself", dubbo.StatusOK, []byte{0x91, 'H', 0x01, 'a', 'Q', 0x90, 'Z'}, "reference cycle"},
+		{"map keyed by bytes", dubbo.StatusOK, []byte{0x91, 'H', 0x21, 'x', 0x90, 'Z'}, "malformed hessian2 value"},
+		{"200 nested lists", dubbo.StatusOK, deep, "malformed response body"},
+		{"2^40 values by reference", dubbo.StatusOK, doubling, "more than 1048576 values"},
+		{"error message that holds itself", dubbo.StatusServerError, []byte{0x79, 'Q', 0x90}, "unprintable []interface {}"},
+	}
+	for _, tc := range cases {
+		r := ex.OnUpstream(rawResponse(ex.id, tc.status, tc.body), false)
+		if r == nil || r.Status != http.StatusBadGateway || !strings.Contains(r.Message, tc.want) || !json.Valid(r.JSON()) {
+			t.Errorf("%s: got %+v, want a 502 saying %q", tc.name, r, tc.want)
+		}
 	}
 }

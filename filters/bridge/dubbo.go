@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/govoy/govoy/filters/rpc/codec"
 	"github.com/govoy/govoy/filters/rpc/codec/dubbo"
+	"github.com/govoy/govoy/filters/rpc/codec/hessianscan"
 )
 
 const (
@@ -121,35 +123,41 @@ func dubboResult(f *dubbo.Frame) *Result {
 	if f.SerializationID() != dubbo.SerializationHessian2 {
 		return errResult(http.StatusBadGateway, "upstream", fmt.Sprintf("response serialization id %d: only hessian2 is read", f.SerializationID()))
 	}
+	if err := checkHessian(f.Body()); err != nil {
+		return errResult(http.StatusBadGateway, "upstream", "malformed response body: "+err.Error())
+	}
 	d := hessian.NewDecoder(f.Body())
 	code := f.StatusCode()
 	if code != dubbo.StatusOK {
-		msg, err := d.Decode()
-		text := fmt.Sprint(msg)
+		msg, err := decodeNext(d)
+		text := describe(msg)
 		if err != nil {
 			text = "unreadable error message: " + err.Error()
 		}
 		return errResult(dubboHTTPStatus(code), "dubbo status "+strconv.Itoa(int(code)), text)
 	}
-	kind, err := d.Decode()
+	kind, err := decodeNext(d)
 	if err != nil {
 		return errResult(http.StatusBadGateway, "upstream", "response kind: "+err.Error())
 	}
 	k, ok := kind.(int32)
 	if !ok {
-		return errResult(http.StatusBadGateway, "upstream", fmt.Sprintf("response kind %v (%T) is not an int", kind, kind))
+		return errResult(http.StatusBadGateway, "upstream", fmt.Sprintf("response kind %s (%T) is not an int", describe(kind), kind))
 	}
 	switch k {
 	case respNull, respNullWithAttachments:
 		return &Result{Status: http.StatusOK, Value: nil}
 	case respValue, respValueWithAttachments:
-		v, err := d.Decode()
+		v, err := decodeNext(d)
+		if err == nil {
+			v, err = toJSON(v)
+		}
 		if err != nil {
 			return errResult(http.StatusBadGateway, "upstream", "response value: "+err.Error())
 		}
-		return &Result{Status: http.StatusOK, Value: toJSON(v)}
+		return &Result{Status: http.StatusOK, Value: v}
 	case respException, respExceptionWithAttachments:
-		v, err := d.Decode()
+		v, err := decodeNext(d)
 		if err != nil {
 			return errResult(http.StatusBadGateway, "upstream", "exception: "+err.Error())
 		}
@@ -161,6 +169,49 @@ func dubboResult(f *dubbo.Frame) *Result {
 	}
 }
 
+// The body is the provider's to write, and dubbo-go-hessian2 trusts what it decodes: it panics on
+// some malformed values (a map keyed by a byte array), recurses as deep as the nesting goes (a
+// stack overflow ends the process, recover or not) and follows references into cycles. So
+// hessianscan, which bounds nesting, checks the body first; decodeNext turns a panic into an
+// error; toJSON and describe bound what they walk.
+
+// checkHessian reports whether body is a sequence of well-formed hessian2 values.
+func checkHessian(body []byte) error {
+	s := hessianscan.New(body)
+	for s.Remaining() > 0 {
+		if err := s.Skip(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeNext reads the next value of d.
+func decodeNext(d *hessian.Decoder) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("malformed hessian2 value: %v", r)
+		}
+	}()
+	return d.Decode()
+}
+
+// describe renders a decoded value as text: strings as they are, anything else as bounded JSON.
+func describe(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	j, err := toJSON(v)
+	if err != nil {
+		return fmt.Sprintf("unprintable %T: %v", v, err)
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Sprintf("unprintable %T: %v", v, err)
+	}
+	return string(b)
+}
+
 // exceptionMessage reads a Java exception however the decoder built it.
 func exceptionMessage(v any) string {
 	switch t := v.(type) {
@@ -168,12 +219,10 @@ func exceptionMessage(v any) string {
 		return t.Error()
 	case map[any]any:
 		if m, ok := t["detailMessage"]; ok {
-			return fmt.Sprint(m)
+			return describe(m)
 		}
-	case string:
-		return t
 	}
-	return fmt.Sprint(v)
+	return describe(v)
 }
 
 // dubboHTTPStatus maps a Dubbo error status to the gateway's HTTP status.

@@ -7,6 +7,8 @@ import (
 	"math"
 	"reflect"
 	"strings"
+
+	"github.com/govoy/govoy/filters/rpc/codec/hessianscan"
 )
 
 // shortTypes maps convenient names to the Java type names providers expect.
@@ -148,52 +150,76 @@ func generic(v any) any {
 	}
 }
 
+// maxJSONValues bounds the values toJSON writes for one response: hessian references let a few
+// bytes stand for a huge tree (each level a list of two references to the level below).
+const maxJSONValues = 1 << 20
+
 // toJSON turns a value decoded by dubbo-go-hessian2 into one encoding/json can write: maps get
-// string keys, Java exceptions become {class, message}.
-func toJSON(v any) any {
+// string keys, Java exceptions become {class, message}. References may make the value a cycle or
+// a huge shared tree, so it fails past hessianscan.MaxDepth levels or maxJSONValues values.
+func toJSON(v any) (any, error) {
+	budget := maxJSONValues
+	return toJSONAt(v, 0, &budget)
+}
+
+func toJSONAt(v any, depth int, budget *int) (any, error) {
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("more than %d values", maxJSONValues)
+	}
+	if depth > hessianscan.MaxDepth {
+		return nil, fmt.Errorf("values nested deeper than %d (or a reference cycle)", hessianscan.MaxDepth)
+	}
 	switch t := v.(type) {
 	case nil:
-		return nil
+		return nil, nil
+	case []byte, string:
+		return t, nil
+	case error:
+		return map[string]any{"class": javaClass(t), "message": t.Error()}, nil
+	case []any: // what the decoder builds for lists and maps: no reflection
+		out := make([]any, len(t))
+		for i, e := range t {
+			var err error
+			if out[i], err = toJSONAt(e, depth+1, budget); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
 	case map[any]any:
 		m := make(map[string]any, len(t))
 		for k, e := range t {
-			m[fmt.Sprint(k)] = toJSON(e)
+			e, err := toJSONAt(e, depth+1, budget)
+			if err != nil {
+				return nil, err
+			}
+			m[fmt.Sprint(k)] = e // keys are hashable: no maps or slices, so printing cannot loop
 		}
-		return m
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, e := range t {
-			m[k] = toJSON(e)
-		}
-		return m
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = toJSON(e)
-		}
-		return out
-	case []byte, string:
-		return t
-	case error:
-		return map[string]any{"class": javaClass(t), "message": t.Error()}
+		return m, nil
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Slice, reflect.Array:
 		out := make([]any, rv.Len())
 		for i := range out {
-			out[i] = toJSON(rv.Index(i).Interface())
+			e, err := toJSONAt(rv.Index(i).Interface(), depth+1, budget)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = e
 		}
-		return out
+		return out, nil
 	case reflect.Map:
 		m := make(map[string]any, rv.Len())
-		it := rv.MapRange()
-		for it.Next() {
-			m[fmt.Sprint(it.Key().Interface())] = toJSON(it.Value().Interface())
+		for it := rv.MapRange(); it.Next(); {
+			e, err := toJSONAt(it.Value().Interface(), depth+1, budget)
+			if err != nil {
+				return nil, err
+			}
+			m[fmt.Sprint(it.Key().Interface())] = e
 		}
-		return m
+		return m, nil
 	}
-	return v
+	return v, nil
 }
 
 // javaClass names the Java class of a decoded hessian object when it says.
