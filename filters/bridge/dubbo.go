@@ -171,9 +171,9 @@ func dubboResult(f *dubbo.Frame) *Result {
 
 // The body is the provider's to write, and dubbo-go-hessian2 trusts what it decodes: it panics on
 // some malformed values (a map keyed by a byte array), recurses as deep as the nesting goes (a
-// stack overflow ends the process, recover or not) and follows references into cycles. So
+// stack overflow ends the process, recover or not) and builds cyclic values from references. So
 // hessianscan, which bounds nesting, checks the body first; decodeNext turns a panic into an
-// error; toJSON and describe bound what they walk.
+// error; toJSON, which describe uses too, cuts cycles and bounds the values it writes.
 
 // checkHessian reports whether body is a sequence of well-formed hessian2 values.
 func checkHessian(body []byte) error {

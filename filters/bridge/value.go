@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/govoy/govoy/filters/bridge/sofahessian"
 	"github.com/govoy/govoy/filters/rpc/codec/hessianscan"
 )
 
@@ -151,23 +152,30 @@ func generic(v any) any {
 }
 
 // maxJSONValues bounds the values toJSON writes for one response: hessian references let a few
-// bytes stand for a huge tree (each level a list of two references to the level below).
-const maxJSONValues = 1 << 20
+// bytes stand for a huge tree (each level a list of two references to the level below). The same
+// bound as the Bolt side's sofahessian.MaxJSONNodes.
+const maxJSONValues = sofahessian.MaxJSONNodes
 
 // toJSON turns a value decoded by dubbo-go-hessian2 into one encoding/json can write: maps get
-// string keys, Java exceptions become {class, message}. References may make the value a cycle or
-// a huge shared tree, so it fails past hessianscan.MaxDepth levels or maxJSONValues values.
+// string keys, Java exceptions become {class, message}. Hessian references can make the value
+// cyclic (a Java object graph with back references): a reference back to a list or map being
+// converted becomes null, as on the Bolt side. It fails past maxJSONValues values.
 func toJSON(v any) (any, error) {
-	budget := maxJSONValues
-	return toJSONAt(v, 0, &budget)
+	w := jsonWalk{budget: maxJSONValues, onPath: map[uintptr]bool{}}
+	return w.conv(v, 0)
 }
 
-func toJSONAt(v any, depth int, budget *int) (any, error) {
-	if *budget--; *budget < 0 {
+type jsonWalk struct {
+	budget int
+	onPath map[uintptr]bool // lists and maps being converted, by address
+}
+
+func (w *jsonWalk) conv(v any, depth int) (any, error) {
+	if w.budget--; w.budget < 0 {
 		return nil, fmt.Errorf("more than %d values", maxJSONValues)
 	}
-	if depth > hessianscan.MaxDepth {
-		return nil, fmt.Errorf("values nested deeper than %d (or a reference cycle)", hessianscan.MaxDepth)
+	if depth > hessianscan.MaxDepth { // checkHessian bounds the bytes; this bounds what refs build
+		return nil, fmt.Errorf("values nested deeper than %d", hessianscan.MaxDepth)
 	}
 	switch t := v.(type) {
 	case nil:
@@ -176,32 +184,20 @@ func toJSONAt(v any, depth int, budget *int) (any, error) {
 		return t, nil
 	case error:
 		return map[string]any{"class": javaClass(t), "message": t.Error()}, nil
-	case []any: // what the decoder builds for lists and maps: no reflection
-		out := make([]any, len(t))
-		for i, e := range t {
-			var err error
-			if out[i], err = toJSONAt(e, depth+1, budget); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	case map[any]any:
-		m := make(map[string]any, len(t))
-		for k, e := range t {
-			e, err := toJSONAt(e, depth+1, budget)
-			if err != nil {
-				return nil, err
-			}
-			m[fmt.Sprint(k)] = e // keys are hashable: no maps or slices, so printing cannot loop
-		}
-		return m, nil
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Slice, reflect.Array:
+		if rv.Kind() == reflect.Slice && rv.Len() > 0 {
+			if w.onPath[rv.Pointer()] {
+				return nil, nil
+			}
+			w.onPath[rv.Pointer()] = true
+			defer delete(w.onPath, rv.Pointer())
+		}
 		out := make([]any, rv.Len())
 		for i := range out {
-			e, err := toJSONAt(rv.Index(i).Interface(), depth+1, budget)
+			e, err := w.conv(rv.Index(i).Interface(), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -209,12 +205,18 @@ func toJSONAt(v any, depth int, budget *int) (any, error) {
 		}
 		return out, nil
 	case reflect.Map:
+		if w.onPath[rv.Pointer()] {
+			return nil, nil
+		}
+		w.onPath[rv.Pointer()] = true
+		defer delete(w.onPath, rv.Pointer())
 		m := make(map[string]any, rv.Len())
 		for it := rv.MapRange(); it.Next(); {
-			e, err := toJSONAt(it.Value().Interface(), depth+1, budget)
+			e, err := w.conv(it.Value().Interface(), depth+1)
 			if err != nil {
 				return nil, err
 			}
+			// Keys are hashable, so they hold no maps or slices: printing one cannot loop.
 			m[fmt.Sprint(it.Key().Interface())] = e
 		}
 		return m, nil
