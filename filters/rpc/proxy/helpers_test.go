@@ -322,7 +322,10 @@ func (c *consumer) call(r req) resp {
 }
 
 // newProxy builds a proxy from JSON config (the user's form).
-func newProxy(t testing.TB, js string) *Proxy { t.Helper(); return newProxyWith(t, js, tcpConnector{}) }
+func newProxy(t testing.TB, js string) *Proxy {
+	t.Helper()
+	return newProxyWith(t, js, tcpConnector{})
+}
 
 // newProxyWith is newProxy with another connector.
 func newProxyWith(t testing.TB, js string, conn Connector) *Proxy {

@@ -77,8 +77,9 @@ func TestUpstreamGoAway(t *testing.T) {
 	if seen := poolSpread("warm-up", 4); seen["s1"] == 0 || seen["s2"] == 0 {
 		t.Fatalf("round robin answered %v", seen)
 	}
+	before := s1.count()
 	cl.send(req{id: 1, method: "only1"}) // in flight on s1 (300ms) while it goes read-only
-	waitFor(t, "the call at s1", func() bool { return s1.count() == 3 })
+	waitFor(t, "the call at s1", func() bool { return s1.count() == before+1 })
 	s1.broadcast(readOnlyEvent)
 	waitFor(t, "the go-away", func() bool { return p.Stats().UpstreamGoAways.Load() == 1 })
 	if seen := poolSpread("after read-only", 6); seen["s2"] != 6 {
@@ -92,7 +93,9 @@ func TestUpstreamGoAway(t *testing.T) {
 		t.Fatalf("the only endpoint, leaving: %+v", got)
 	}
 	// s1 restarts: its connection closes, and the next one is trusted again.
+	s1.mu.Lock()
 	s1.delay = 0
+	s1.mu.Unlock()
 	s1.dropConns()
 	waitFor(t, "s1 back", func() bool { return p.leaving.Load() == 0 })
 	if seen := poolSpread("after s1 came back", 6); seen["s1"] == 0 || seen["s2"] == 0 {
