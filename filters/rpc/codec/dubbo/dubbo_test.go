@@ -344,7 +344,7 @@ func seeds(t testing.TB) map[string][]byte {
 		"hijack-no-provider.bin":  mustWire(t)(Codec{}.Hijack(req, codec.StatusNoProvider, "no provider for org.example.DemoService")),
 		"hijack-rate-limited.bin": mustWire(t)(Codec{}.Hijack(req, codec.StatusRateLimited, "rate limited")),
 		"heartbeat-reply.bin":     mustWire(t)(Codec{}.HeartbeatReply(mustDecode(t, mustWire(t)(Codec{}.Heartbeat(4), nil)))),
-		"readonly-event.bin":      eventFrame(flagRequest|flagEvent|SerializationHessian2, hessianValue(t, "R")),
+		"readonly-event.bin":      rawFrame(flagRequest|flagEvent|SerializationHessian2, 6, hessianValues(t, "R")),
 		"generic-invoke.bin":      genericRequest(t, "$invoke", genericDesc, "sayHello"),
 	}
 }
@@ -489,20 +489,28 @@ func init() {
 // class definitions the arguments made.
 func rawRequest(t *testing.T, args []any, att map[any]any) []byte {
 	t.Helper()
-	e := hessian.NewEncoder()
 	types := strings.Repeat("Ljava/lang/Object;", len(args))
-	for _, v := range append([]any{"2.0.2", "a.S", "", "m", types}, args...) {
+	vals := append(append([]any{"2.0.2", "a.S", "", "m", types}, args...), att)
+	return rawFrame(flagRequest|flagTwoWay|SerializationHessian2, 9, hessianValues(t, vals...))
+}
+
+// rawFrame is a Dubbo frame with flags, request id id and body.
+func rawFrame(flags, id byte, body []byte) []byte {
+	b := []byte{magicHigh, magicLow, flags, 0, 0, 0, 0, 0, 0, 0, 0, id, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[12:], uint32(len(body)))
+	return append(b, body...)
+}
+
+// hessianValues encodes vs with one encoder, one after the other.
+func hessianValues(t testing.TB, vs ...any) []byte {
+	t.Helper()
+	e := hessian.NewEncoder()
+	for _, v := range vs {
 		if err := e.Encode(v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := e.Encode(att); err != nil {
-		t.Fatal(err)
-	}
-	body := e.Buffer()
-	b := []byte{magicHigh, magicLow, flagRequest | flagTwoWay | SerializationHessian2, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(b[12:], uint32(len(body)))
-	return append(b, body...)
+	return e.Buffer()
 }
 
 // TestLazyAttachmentsWithObjects: the header list built on demand matches the attachments, also
@@ -562,17 +570,9 @@ func TestLazyAttachmentsWithObjects(t *testing.T) {
 // arguments of $invoke (or $invokeAsync).
 func genericRequest(t testing.TB, wireMethod, types string, first any) []byte {
 	t.Helper()
-	e := hessian.NewEncoder()
-	for _, v := range []any{"2.0.2", "org.example.Greeter", "1.0.0", wireMethod, types, first,
-		[]string{"java.lang.String"}, []any{"world"}, map[any]any{"group": "g1", "generic": "true", "timeout": "900"}} {
-		if err := e.Encode(v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	body := e.Buffer()
-	b := []byte{magicHigh, magicLow, flagRequest | flagTwoWay | SerializationHessian2, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(b[12:], uint32(len(body)))
-	return append(b, body...)
+	body := hessianValues(t, "2.0.2", "org.example.Greeter", "1.0.0", wireMethod, types, first,
+		[]string{"java.lang.String"}, []any{"world"}, map[any]any{"group": "g1", "generic": "true", "timeout": "900"})
+	return rawFrame(flagRequest|flagTwoWay|SerializationHessian2, 5, body)
 }
 
 // TestGenericInvocationRoutesOnRealMethod: a generic call's Route names the method its first
@@ -625,41 +625,24 @@ func TestGenericInvocationRoutesOnRealMethod(t *testing.T) {
 	}
 }
 
-// eventFrame is a request-flagged frame with body; readOnlyEvent is what Java Dubbo's
-// HeaderExchangeServer sends: the event's data written as one hessian2 value.
-func eventFrame(flags byte, body []byte) []byte {
-	b := []byte{magicHigh, magicLow, flags, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(b[12:], uint32(len(body)))
-	return append(b, body...)
-}
-
-func hessianValue(t testing.TB, v any) []byte {
-	t.Helper()
-	e := hessian.NewEncoder()
-	if err := e.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return e.Buffer()
-}
-
 // TestReadOnlyEventIsGoAway: a provider's read-only event (oneway or two-way, the data "R") is a
 // go-away notice; heartbeats, other events and calls are not.
 func TestReadOnlyEventIsGoAway(t *testing.T) {
 	const ev byte = flagRequest | flagEvent | SerializationHessian2
-	r := hessianValue(t, "R")
+	r := hessianValues(t, "R")
 	for name, c := range map[string]struct {
 		b    []byte
 		want bool
 	}{
-		"oneway read-only":    {eventFrame(ev, r), true},
-		"two-way read-only":   {eventFrame(ev|flagTwoWay, r), true},
-		"long-form string":    {eventFrame(ev, []byte{'S', 0, 1, 'R'}), true},
-		"other event data":    {eventFrame(ev, hessianValue(t, "RR")), false},
-		"trailing bytes":      {eventFrame(ev, append(r, 'N')), false},
-		"truncated string":    {eventFrame(ev, []byte{0x02, 'R'}), false},
-		"read-only response":  {eventFrame(flagEvent|SerializationHessian2, r), false},
-		"not an event":        {eventFrame(flagRequest|SerializationHessian2, r), false},
-		"other serialization": {eventFrame(flagRequest|flagEvent|6, r), false},
+		"oneway read-only":    {rawFrame(ev, 6, r), true},
+		"two-way read-only":   {rawFrame(ev|flagTwoWay, 6, r), true},
+		"long-form string":    {rawFrame(ev, 6, []byte{'S', 0, 1, 'R'}), true},
+		"other event data":    {rawFrame(ev, 6, hessianValues(t, "RR")), false},
+		"trailing bytes":      {rawFrame(ev, 6, append(r, 'N')), false},
+		"truncated string":    {rawFrame(ev, 6, []byte{0x02, 'R'}), false},
+		"read-only response":  {rawFrame(flagEvent|SerializationHessian2, 6, r), false},
+		"not an event":        {rawFrame(flagRequest|SerializationHessian2, 6, r), false},
+		"other serialization": {rawFrame(flagRequest|flagEvent|6, 6, r), false},
 		"heartbeat":           {mustWire(t)(Codec{}.Heartbeat(3), nil), false},
 		"call":                {packRequest(t, 1, demoService(), demoArgs(), nil), false},
 	} {
