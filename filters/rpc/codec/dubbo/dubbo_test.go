@@ -166,6 +166,37 @@ func TestSetAttachmentReencodes(t *testing.T) {
 	}
 }
 
+// TestSetAttachmentOnNullAttachments: a body whose attachments are a hessian2 null (or missing)
+// gets a map in that place, so the provider, and a decoder reading the frame again, see the new
+// attachment; bytes after the null stay where they were.
+func TestSetAttachmentOnNullAttachments(t *testing.T) {
+	fields := []any{"2.0.2", "a.S", "1.0.0", "m", "Ljava/lang/String;", "x"}
+	for name, body := range map[string][]byte{
+		"null":                 hessianValues(t, append(fields, nil)...),
+		"missing":              hessianValues(t, fields...),
+		"null, then more data": append(hessianValues(t, append(fields, nil)...), 0x90),
+	} {
+		f := mustDecode(t, rawFrame(flagRequest|flagTwoWay|SerializationHessian2, 4, body))
+		if f.Err() != nil || f.Headers().Len() != 0 {
+			t.Fatalf("%s: err %v, %d headers", name, f.Err(), f.Headers().Len())
+		}
+		f.Headers().Set("x-govoy", "1")
+		out, err := f.AppendWire(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := mustDecode(t, out)
+		if v, _ := g.Headers().Get("x-govoy"); v != "1" || g.Route() != f.Route() || g.Err() != nil {
+			t.Fatalf("%s: re-decoded x-govoy %q route %+v err %v", name, v, g.Route(), g.Err())
+		}
+		if name != "null, then more data" {
+			if att := libraryRequest(t, out)[6].(map[string]string); att["x-govoy"] != "1" {
+				t.Fatalf("%s: the library sees attachments %v", name, att)
+			}
+		}
+	}
+}
+
 func TestStreamByteByByte(t *testing.T) {
 	req := packRequest(t, 10, demoService(), demoArgs(), nil)
 	hb := Codec{}.Heartbeat(11)

@@ -30,7 +30,8 @@ type Frame struct {
 	// GC's write barrier); Route and the accessors make the strings.
 	fields  [numFields]span
 	timeout time.Duration
-	// attStart/attEnd locate the attachments map in raw; attStart is 0 when the body has none.
+	// attStart/attEnd locate the attachments map (or its null) in raw; attStart is 0 when the body
+	// ends before it.
 	attStart, attEnd int
 	// attEntries is where the map's entries begin (after 'H', or 'M' and its type); 0 when the
 	// body has no map.
@@ -397,8 +398,12 @@ func routeSlot(key string) int {
 func (f *Frame) scanAttachments(s *hessianscan.Scanner, r *routeAtt) error {
 	start := s.Pos()
 	ok, err := s.MapStart()
-	if err != nil || !ok {
-		return err // a null map is no attachments
+	if err != nil {
+		return err
+	}
+	if !ok { // a null map is no attachments; AppendWire writes a map in its place
+		f.attStart, f.attEnd = headerLen+start, headerLen+s.Pos()
+		return nil
 	}
 	f.attEntries = headerLen + s.Pos()
 	for !s.End() {
@@ -520,11 +525,15 @@ func (f *Frame) AppendWire(dst []byte) ([]byte, error) {
 	}
 	base := len(dst)
 	end := f.attEnd
-	if f.attStart == 0 { // no attachments in the body: add a map at its end
+	switch {
+	case f.attStart == 0: // no attachments in the body: add a map at its end
 		end = len(f.raw)
 		dst = append(dst, f.raw...)
 		dst = append(dst, 'H')
-	} else { // keep the map's own start ('H', or 'M' with its type)
+	case f.attEntries == 0: // a null in their place: a map replaces it, whatever follows stays
+		dst = append(dst, f.raw[:f.attStart]...)
+		dst = append(dst, 'H')
+	default: // keep the map's own start ('H', or 'M' with its type)
 		dst = append(dst, f.raw[:f.attEntries]...)
 	}
 	e := hessian.NewEncoder()
