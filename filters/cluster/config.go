@@ -5,14 +5,10 @@ import (
 	"fmt"
 	"strings"
 
-	udpatypev1 "github.com/cncf/xds/go/udpa/type/v1"
-	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/govoy/govoy/filters/cluster/clusterpb"
+	"github.com/govoy/govoy/filters/internal/typedconfig"
 )
 
 // ConfigTypeName is the full name of the config message.
@@ -24,19 +20,7 @@ const maxClusterName = 2048
 
 // IsConfig reports whether a is this specifier's config: the message packed, or a TypedStruct naming
 // it. Offline validators use it to tell Govoy's config from another .so's.
-func IsConfig(a *anypb.Any) bool {
-	switch typeName(a.GetTypeUrl()) {
-	case ConfigTypeName:
-		return true
-	case "xds.type.v3.TypedStruct":
-		ts := &xdstypev3.TypedStruct{}
-		return proto.Unmarshal(a.GetValue(), ts) == nil && typeName(ts.GetTypeUrl()) == ConfigTypeName
-	case "udpa.type.v1.TypedStruct":
-		ts := &udpatypev1.TypedStruct{}
-		return proto.Unmarshal(a.GetValue(), ts) == nil && typeName(ts.GetTypeUrl()) == ConfigTypeName
-	}
-	return false
-}
+func IsConfig(a *anypb.Any) bool { return typedconfig.Names(a, (*clusterpb.ClusterSpecifier)(nil)) }
 
 // ParseAny decodes the `config` Envoy hands over: a packed govoy.cluster.v1.ClusterSpecifier (control
 // planes) or an xds/udpa TypedStruct naming it (YAML users), then validates and compiles it. Errors
@@ -46,39 +30,8 @@ func ParseAny(a *anypb.Any) (*Specifier, error) {
 		return nil, fmt.Errorf("config: missing, want a %s", ConfigTypeName)
 	}
 	msg := &clusterpb.ClusterSpecifier{}
-	var value *structpb.Struct
-	var inner string
-	switch typeName(a.GetTypeUrl()) {
-	case ConfigTypeName:
-		if err := proto.Unmarshal(a.GetValue(), msg); err != nil {
-			return nil, fmt.Errorf("config: decode %s: %w", ConfigTypeName, err)
-		}
-		return New(msg)
-	case "xds.type.v3.TypedStruct":
-		ts := &xdstypev3.TypedStruct{}
-		if err := proto.Unmarshal(a.GetValue(), ts); err != nil {
-			return nil, fmt.Errorf("config: decode TypedStruct: %w", err)
-		}
-		value, inner = ts.GetValue(), ts.GetTypeUrl()
-	case "udpa.type.v1.TypedStruct":
-		ts := &udpatypev1.TypedStruct{}
-		if err := proto.Unmarshal(a.GetValue(), ts); err != nil {
-			return nil, fmt.Errorf("config: decode TypedStruct: %w", err)
-		}
-		value, inner = ts.GetValue(), ts.GetTypeUrl()
-	default:
-		return nil, fmt.Errorf("config: type %q is not %s or a TypedStruct naming it", a.GetTypeUrl(), ConfigTypeName)
-	}
-	if typeName(inner) != ConfigTypeName {
-		return nil, fmt.Errorf("config: TypedStruct.type_url is %q, want type.googleapis.com/%s", inner, ConfigTypeName)
-	}
-	js, err := protojson.Marshal(value)
-	if err != nil {
-		return nil, fmt.Errorf("config: TypedStruct.value: %w", err)
-	}
-	// DiscardUnknown stays off: a misspelt field is an error, not a silently ignored rule.
-	if err := protojson.Unmarshal(js, msg); err != nil {
-		return nil, fmt.Errorf("config: TypedStruct.value is not a %s: %w", ConfigTypeName, err)
+	if err := typedconfig.Unpack(a, msg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return New(msg)
 }
@@ -207,11 +160,4 @@ func checkClusterName(name, field string) error {
 		return fmt.Errorf("%s: the cluster name %q holds NUL, CR or LF", field, name)
 	}
 	return nil
-}
-
-func typeName(url string) string {
-	if i := strings.LastIndexByte(url, '/'); i >= 0 {
-		return url[i+1:]
-	}
-	return url
 }

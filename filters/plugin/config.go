@@ -7,14 +7,12 @@ import (
 	"sort"
 	"strings"
 
-	udpatypev1 "github.com/cncf/xds/go/udpa/type/v1"
-	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/govoy/govoy/filters/internal/typedconfig"
 	"github.com/govoy/govoy/filters/plugin/chainpb"
 )
 
@@ -110,13 +108,8 @@ func (c *ChainConfig) PluginConfig(name string) (any, bool) {
 // Err is the parse error of an invalid route-level chain (and of every chain merged from it).
 func (c *ChainConfig) Err() error { return c.err }
 
-// Full names of the messages a plugin_config may hold.
-const (
-	chainTypeName   = "govoy.plugin.v1.Chain"
-	xdsTypedStruct  = "xds.type.v3.TypedStruct"
-	udpaTypedStruct = "udpa.type.v1.TypedStruct"
-	chainTypeURL    = "type.googleapis.com/" + chainTypeName
-)
+// chainTypeURL names the chain message in a TypedStruct.
+const chainTypeURL = "type.googleapis.com/govoy.plugin.v1.Chain"
 
 // ParseChain parses a chain config offline: the golang filter's plugin_config, or the govoy entry of a
 // route's ConfigsPerRoute. It runs exactly what the .so runs, with inert metrics, so a config
@@ -166,43 +159,8 @@ func decodeChain(a *anypb.Any) (*chainpb.Chain, error) {
 		}
 		return msg, nil // no plugin_config: an empty chain, routes may add plugins
 	}
-	var value *structpb.Struct
-	switch typeName(a.GetTypeUrl()) {
-	case chainTypeName:
-		if err := proto.Unmarshal(a.GetValue(), msg); err != nil {
-			return nil, fmt.Errorf("plugin_config: decode %s: %w", chainTypeName, err)
-		}
-		return msg, nil
-	case xdsTypedStruct:
-		ts := &xdstypev3.TypedStruct{}
-		if err := proto.Unmarshal(a.GetValue(), ts); err != nil {
-			return nil, fmt.Errorf("plugin_config: decode %s: %w", xdsTypedStruct, err)
-		}
-		if typeName(ts.GetTypeUrl()) != chainTypeName {
-			return nil, fmt.Errorf("plugin_config: TypedStruct.type_url is %q, want %q", ts.GetTypeUrl(), chainTypeURL)
-		}
-		value = ts.GetValue()
-	case udpaTypedStruct:
-		ts := &udpatypev1.TypedStruct{}
-		if err := proto.Unmarshal(a.GetValue(), ts); err != nil {
-			return nil, fmt.Errorf("plugin_config: decode %s: %w", udpaTypedStruct, err)
-		}
-		if typeName(ts.GetTypeUrl()) != chainTypeName {
-			return nil, fmt.Errorf("plugin_config: TypedStruct.type_url is %q, want %q", ts.GetTypeUrl(), chainTypeURL)
-		}
-		value = ts.GetValue()
-	default:
-		return nil, fmt.Errorf("plugin_config: type %q is not %s or a TypedStruct naming it", a.GetTypeUrl(), chainTypeName)
-	}
-	if value == nil {
-		return msg, nil
-	}
-	js, err := protojson.Marshal(value)
-	if err != nil {
-		return nil, fmt.Errorf("plugin_config: TypedStruct.value: %w", err)
-	}
-	if err := protojson.Unmarshal(js, msg); err != nil {
-		return nil, fmt.Errorf("plugin_config: TypedStruct.value is not a %s: %w", chainTypeName, err)
+	if err := typedconfig.Unpack(a, msg); err != nil {
+		return nil, fmt.Errorf("plugin_config: %w", err)
 	}
 	return msg, nil
 }
