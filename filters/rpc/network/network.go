@@ -27,12 +27,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	xds "github.com/cncf/xds/go/xds/type/v3"
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	sdk "github.com/envoyproxy/envoy/contrib/golang/filters/network/source/go/pkg/network"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/govoy/govoy/filters/internal/metricsendpoint"
@@ -46,8 +43,6 @@ import (
 
 // Name is the plugin_name of the filter in Envoy's config.
 const Name = "govoy-rpc"
-
-var configTypeURL = "type.googleapis.com/" + string((&proxypb.Config{}).ProtoReflect().Descriptor().FullName())
 
 func init() {
 	sdk.RegisterNetworkFilterConfigFactory(Name, configFactory{})
@@ -73,38 +68,6 @@ type listenerKey struct {
 	port       string // local port of its connections (the listener's, also behind a wildcard IP)
 }
 
-// ParseConfig reads the filter's plugin_config.
-func ParseConfig(a *anypb.Any) (*proxypb.Config, error) {
-	if a == nil {
-		return nil, fmt.Errorf("%s: plugin_config is required", Name)
-	}
-	cfg := &proxypb.Config{}
-	switch a.GetTypeUrl() {
-	case configTypeURL:
-		if err := proto.Unmarshal(a.GetValue(), cfg); err != nil {
-			return nil, fmt.Errorf("%s: plugin_config: %w", Name, err)
-		}
-	case "type.googleapis.com/xds.type.v3.TypedStruct", "type.googleapis.com/udpa.type.v1.TypedStruct":
-		ts := &xds.TypedStruct{}
-		if err := proto.Unmarshal(a.GetValue(), ts); err != nil {
-			return nil, fmt.Errorf("%s: plugin_config: %w", Name, err)
-		}
-		if ts.GetTypeUrl() != configTypeURL {
-			return nil, fmt.Errorf("%s: plugin_config.type_url: got %q, want %q", Name, ts.GetTypeUrl(), configTypeURL)
-		}
-		js, err := protojson.Marshal(ts.GetValue())
-		if err != nil {
-			return nil, fmt.Errorf("%s: plugin_config.value: %w", Name, err)
-		}
-		if err := protojson.Unmarshal(js, cfg); err != nil {
-			return nil, fmt.Errorf("%s: plugin_config.value: %w", Name, err)
-		}
-	default:
-		return nil, fmt.Errorf("%s: plugin_config: unsupported type %q (want %s or a TypedStruct of it)", Name, a.GetTypeUrl(), configTypeURL)
-	}
-	return cfg, nil
-}
-
 type configFactory struct{}
 
 func (configFactory) CreateFactoryFromConfig(c interface{}) sdk.FilterFactory {
@@ -116,7 +79,7 @@ func (configFactory) CreateFactoryFromConfig(c interface{}) sdk.FilterFactory {
 	var err error
 	switch v := c.(type) {
 	case *anypb.Any:
-		cfg, err = ParseConfig(v)
+		cfg, err = proxy.ParseAny(v)
 	case *proxypb.Config: // a config parser registered by the embedding program already parsed it
 		cfg = v
 	default:

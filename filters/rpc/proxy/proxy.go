@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/govoy/govoy/filters/internal/typedconfig"
 	"github.com/govoy/govoy/filters/log"
 	"github.com/govoy/govoy/filters/rpc/codec"
 	"github.com/govoy/govoy/filters/rpc/proxy/proxypb"
@@ -93,16 +95,56 @@ type upKey struct {
 	addr     string
 }
 
+// ParseAny reads the filter's plugin_config: a packed govoy.rpc.proxy.v1.Config (control planes)
+// or a TypedStruct naming it (YAML). It only decodes; New and Check validate.
+func ParseAny(a *anypb.Any) (*proxypb.Config, error) {
+	if a == nil || a.GetTypeUrl() == "" {
+		return nil, errors.New("rpc proxy: plugin_config is required")
+	}
+	cfg := &proxypb.Config{}
+	if err := typedconfig.Unpack(a, cfg); err != nil {
+		return nil, fmt.Errorf("rpc proxy: plugin_config: %w", err)
+	}
+	return cfg, nil
+}
+
+// Check reports what New would refuse in cfg, without starting anything (no xDS client, no
+// metrics): offline validators run it.
+func Check(cfg *proxypb.Config) error {
+	_, err := build(cfg)
+	return err
+}
+
 // New validates cfg and builds a proxy; with an xds source it starts the xDS client.
 func New(cfg *proxypb.Config, conn Connector) (*Proxy, error) {
+	if conn == nil {
+		return nil, errors.New("rpc proxy: connector is required")
+	}
+	p, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.connector = conn
+	if x := cfg.GetXds(); x != nil {
+		if err := p.startXDS(x); err != nil {
+			return nil, err
+		}
+	}
+	prefix := cfg.GetStatPrefix()
+	if prefix == "" {
+		prefix = DefaultStatPrefix
+	}
+	p.prefix = metrics.attach(p, prefix, int(cfg.GetMaxMethodSeries()))
+	return p, nil
+}
+
+// build validates cfg and makes the proxy's inert parts: codecs, services, routes.
+func build(cfg *proxypb.Config) (*Proxy, error) {
 	if cfg == nil {
 		return nil, errors.New("rpc proxy: config is required")
 	}
 	if err := cfg.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("rpc proxy: invalid config: %w", err)
-	}
-	if conn == nil {
-		return nil, errors.New("rpc proxy: connector is required")
 	}
 	sn, err := codec.NewSniffer(cfg.GetProtocols()...)
 	if err != nil {
@@ -121,7 +163,6 @@ func New(cfg *proxypb.Config, conn Connector) (*Proxy, error) {
 		defTimeout: DefaultTimeout,
 		hbInterval: DefaultHeartbeatInterval,
 		idleUp:     DefaultIdleUpstreamTimeout,
-		connector:  conn,
 		logger:     log.Named("rpc.proxy"),
 		upstreams:  map[upKey]*upstream{},
 		endpoints:  map[string]*endpointState{},
@@ -157,16 +198,6 @@ func New(cfg *proxypb.Config, conn Connector) (*Proxy, error) {
 		}
 		p.routes = append(p.routes, rt)
 	}
-	if x := cfg.GetXds(); x != nil {
-		if err := p.startXDS(x); err != nil {
-			return nil, err
-		}
-	}
-	prefix := cfg.GetStatPrefix()
-	if prefix == "" {
-		prefix = DefaultStatPrefix
-	}
-	p.prefix = metrics.attach(p, prefix, int(cfg.GetMaxMethodSeries()))
 	return p, nil
 }
 
