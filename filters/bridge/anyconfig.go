@@ -10,6 +10,9 @@ import (
 	"github.com/govoy/govoy/filters/internal/typedconfig"
 )
 
+// PluginName is the bridge's plugin_name in Envoy's config (the golang HTTP-TCP bridge upstream).
+const PluginName = "govoy-bridge"
+
 // ConfigTypeName is the full name of the bridge config message.
 var ConfigTypeName = string((&bridgepb.Config{}).ProtoReflect().Descriptor().FullName())
 

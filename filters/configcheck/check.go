@@ -1,6 +1,8 @@
 // Package configcheck validates Envoy bootstraps that use Govoy without running Envoy: it parses the
 // bootstrap with go-control-plane's types, runs their protoc-gen-validate rules (also inside every
-// typed_config), and parses each govoy plugin chain with the same code the .so runs (plugin.ParseChain).
+// typed_config), and parses each Govoy config with the same code the .so runs: plugin chains
+// (plugin.ParseChain), the govoy-rpc network filter (proxy.ParseAny, proxy.Check), the
+// govoy-bridge upstream (bridge.ParseAny) and the cluster specifier (cluster.ParseAny).
 //
 // Only message types linked into the binary can be resolved: the caller blank-imports the Envoy extension
 // packages and govoy plugin packages it supports (filters/cmd/govoy-validate does).
@@ -20,7 +22,9 @@ import (
 	udpatypev1 "github.com/cncf/xds/go/udpa/type/v1"
 	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	golangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	netgolangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/network/golang/v3alpha"
 	csgolangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/router/cluster_specifier/golang/v3alpha"
+	tcpgolangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/upstreams/http/tcp/golang/v3alpha"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -31,8 +35,10 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/govoy/govoy/filters/bridge"
 	"github.com/govoy/govoy/filters/cluster"
 	"github.com/govoy/govoy/filters/plugin"
+	"github.com/govoy/govoy/filters/rpc/proxy"
 )
 
 // Problem is one finding: where in which file, and what is wrong.
@@ -168,6 +174,20 @@ func (c *checker) visit(m protoreflect.Message, loc string) {
 		c.golangPerRoute(msg, loc)
 	case *csgolangv3alpha.Config:
 		c.clusterSpecifier(msg, loc)
+	case *netgolangv3alpha.Config:
+		if msg.GetPluginName() != proxy.PluginName {
+			c.walk(m, loc)
+			return
+		}
+		c.rpcProxy(msg, loc)
+	case *tcpgolangv3alpha.Config:
+		if msg.GetPluginName() != bridge.PluginName {
+			c.walk(m, loc)
+			return
+		}
+		if _, err := bridge.ParseAny(msg.GetPluginConfig()); err != nil {
+			c.add(join(loc, "plugin_config"), "%v", err)
+		}
 	case *hcmv3.HttpConnectionManager:
 		saved := c.golangFilters
 		c.golangFilters = map[string]bool{}
@@ -264,6 +284,21 @@ func (c *checker) clusterSpecifier(cfg *csgolangv3alpha.Config, loc string) {
 	}
 	if _, err := cluster.ParseAny(cfg.GetConfig()); err != nil {
 		c.add(join(loc, "config"), "%v", err)
+	}
+}
+
+// rpcProxy checks a govoy-rpc network filter with the parser and the checks the .so runs; the .so
+// would log the error and close every connection of the listener.
+func (c *checker) rpcProxy(cfg *netgolangv3alpha.Config, loc string) {
+	if !cfg.GetIsTerminalFilter() {
+		c.add(join(loc, "is_terminal_filter"), "must be true: %s answers every request itself and passes no bytes on", proxy.PluginName)
+	}
+	p, err := proxy.ParseAny(cfg.GetPluginConfig())
+	if err == nil {
+		err = proxy.Check(p)
+	}
+	if err != nil {
+		c.add(join(loc, "plugin_config"), "%v", err)
 	}
 }
 

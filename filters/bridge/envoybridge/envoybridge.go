@@ -18,7 +18,7 @@ import (
 )
 
 // PluginName is the bridge's plugin_name in Envoy's config.
-const PluginName = "govoy-bridge"
+const PluginName = bridge.PluginName
 
 // Parser decodes and validates the plugin_config.
 type Parser struct{}

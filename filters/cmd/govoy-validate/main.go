@@ -4,7 +4,9 @@
 //
 // It parses each file as an envoy.config.bootstrap.v3.Bootstrap (YAML or JSON), runs the protoc-gen-validate
 // rules of the bootstrap and of every typed_config in it, and parses every govoy plugin chain (filter level
-// and per route) with the plugins linked into govoy.so. Exit status: 0 all valid, 1 problems found, 2 usage.
+// and per route), govoy-rpc network filter, govoy-bridge upstream and cluster specifier config with the
+// code and the plugins and protocols linked into govoy.so. Exit status: 0 all valid, 1 problems found,
+// 2 usage.
 package main
 
 import (

@@ -36,26 +36,44 @@ func TestEnvoyConfigsValid(t *testing.T) {
 	}
 }
 
-// Broken copies of the static bootstrap must fail, naming the file, the place and the culprit.
+// Broken copies of the shipped bootstraps must fail, naming the file, the place and the culprit.
 func TestBrokenCopies(t *testing.T) {
-	orig, err := os.ReadFile(filepath.Join(repoRoot, "envoy-configs", "static.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const keyAuth = "                  - name: key_auth\n                    config:\n"
+	const rpcFilter = `listeners["rpc"].filter_chains[0].filters["envoy.filters.network.golang"].typed_config`
+	const bridgeUp = `clusters["dubbo-gateway"].upstream_config.typed_config.plugin_config`
 	for _, tc := range []struct {
-		name, old, new string
-		want           []string
+		file, name, old, new string
+		want                 []string
 	}{
-		{"bad plugin field", keyAuth, keyAuth + "                      no_such_field: 1\n",
+		{"static.yaml", "bad plugin field", keyAuth, keyAuth + "                      no_such_field: 1\n",
 			[]string{`listeners["ingress"]`, `http_filters["envoy.filters.http.golang"]`, `"key_auth"`, "no_such_field"}},
-		{"unknown plugin", "- name: traffic_tagging", "- name: traffic_tagger",
+		{"static.yaml", "unknown plugin", "- name: traffic_tagging", "- name: traffic_tagger",
 			[]string{`listeners["ingress"]`, "traffic_tagger"}},
-		{"bad bootstrap field", "connect_timeout:", "connect_timout:", []string{"connect_timout"}},
+		{"static.yaml", "bad bootstrap field", "connect_timeout:", "connect_timout:", []string{"connect_timout"}},
+		{"rpc.yaml", "route to an unknown service", "service: orders-gray\n", "service: orders-grey\n",
+			[]string{rpcFilter + ".plugin_config", `routes[0].service: unknown service "orders-grey"`}},
+		{"rpc.yaml", "protocol govoy.so lacks", "protocols: [dubbo, bolt]", "protocols: [dubbo, thrift]",
+			[]string{rpcFilter + ".plugin_config", `unknown protocol "thrift"`}},
+		{"rpc.yaml", "misspelt proxy field", "default_timeout: 3s       #", "default_timeot: 3s       #",
+			[]string{rpcFilter + ".plugin_config", `unknown field "default_timeot"`}},
+		{"rpc.yaml", "proxy validation rule", "retries: 1", "retries: 9",
+			[]string{rpcFilter + ".plugin_config", "Retries"}},
+		{"rpc.yaml", "hash without a key", `hash_key: "header:x-user"`, `hash_key: ""`,
+			[]string{rpcFilter + ".plugin_config", "hash_key: required"}},
+		{"rpc.yaml", "not terminal", "is_terminal_filter: true ", "is_terminal_filter: false",
+			[]string{rpcFilter + ".is_terminal_filter", "must be true"}},
+		{"rpc.yaml", "bridge without a protocol", "protocol: DUBBO\n", "\n",
+			[]string{bridgeUp, "bridge config", "Protocol"}},
+		{"rpc.yaml", "misspelt bridge field", "path_template:", "path_tempalte:",
+			[]string{bridgeUp, `unknown field "path_tempalte"`}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.file+"/"+tc.name, func(t *testing.T) {
+			orig, err := os.ReadFile(filepath.Join(repoRoot, "envoy-configs", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
 			if !bytes.Contains(orig, []byte(tc.old)) {
-				t.Fatalf("static.yaml no longer contains %q: update the test", tc.old)
+				t.Fatalf("%s no longer contains %q: update the test", tc.file, tc.old)
 			}
 			p := filepath.Join(t.TempDir(), "broken.yaml")
 			if err := os.WriteFile(p, bytes.Replace(orig, []byte(tc.old), []byte(tc.new), 1), 0o644); err != nil {

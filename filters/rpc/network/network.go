@@ -34,15 +34,13 @@ import (
 
 	"github.com/govoy/govoy/filters/internal/metricsendpoint"
 	"github.com/govoy/govoy/filters/log"
-	// The protocols the filter speaks; each registers its codec from init.
-	_ "github.com/govoy/govoy/filters/rpc/codec/bolt"
-	_ "github.com/govoy/govoy/filters/rpc/codec/dubbo"
+	_ "github.com/govoy/govoy/filters/rpc/codec/all" // the protocols the filter speaks
 	"github.com/govoy/govoy/filters/rpc/proxy"
 	"github.com/govoy/govoy/filters/rpc/proxy/proxypb"
 )
 
 // Name is the plugin_name of the filter in Envoy's config.
-const Name = "govoy-rpc"
+const Name = proxy.PluginName
 
 func init() {
 	sdk.RegisterNetworkFilterConfigFactory(Name, configFactory{})

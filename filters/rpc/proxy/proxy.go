@@ -46,6 +46,9 @@ type Connector interface {
 	Connect(addr string, h UpstreamHandler)
 }
 
+// PluginName is the plugin_name of Envoy's golang network filter that runs the proxy.
+const PluginName = "govoy-rpc"
+
 // DefaultTimeout applies when neither the route, the config nor the request sets a timeout.
 const DefaultTimeout = 5 * time.Second
 
