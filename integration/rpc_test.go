@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/govoy/govoy/filters/configcheck"
 	"github.com/govoy/govoy/filters/rpc/codec"
 	"github.com/govoy/govoy/filters/rpc/codec/dubbo"
 )
@@ -228,11 +229,13 @@ func rpcWantLines(t *testing.T, what string, got []string, want ...string) {
 	}
 }
 
-func TestRPCDubboRoutingThroughHost(t *testing.T) {
+// dubboRouting is the routing scenario with dubbo-go peers: start runs govoy-rpc with a config
+// (JSON) and returns the address it listens on.
+func dubboRouting(t *testing.T, start func(cfg string) string) {
 	v1 := startRPCProvider(t, "v1", "1.0.0", "", 0)
 	v2 := startRPCProvider(t, "v2", "2.0.0", "", 0)
 	gray := startRPCProvider(t, "gray", "1.0.0", "gray", 0)
-	h := rpcHost(t, fmt.Sprintf(`{
+	addr := start(fmt.Sprintf(`{
 	  "protocols": ["dubbo", "bolt"],
 	  "routes": [
 	    {"match": {"service": "org.example.Greeter", "version": "2.0.0"}, "service": "v2"},
@@ -244,10 +247,61 @@ func TestRPCDubboRoutingThroughHost(t *testing.T) {
 	    {"name": "v2", "endpoints": [{"address": %q}]},
 	    {"name": "gray", "endpoints": [{"address": %q}]}
 	  ]}`, v1.addr, v2.addr, gray.addr))
-	rpcWantLines(t, "version 1.0.0", rpcConsume(t, h.addr, "-version", "1.0.0", "-n", "3", "-arg", "x"), "ok v1:x", "ok v1:x", "ok v1:x")
-	rpcWantLines(t, "version 2.0.0", rpcConsume(t, h.addr, "-version", "2.0.0", "-arg", "y"), "ok v2:y")
-	rpcWantLines(t, "group gray", rpcConsume(t, h.addr, "-version", "1.0.0", "-group", "gray", "-arg", "z"), "ok gray:z")
-	rpcWantLines(t, "unknown interface", rpcConsume(t, h.addr, "-interface", "org.example.Nobody"), "govoy: no route")
+	rpcWantLines(t, "version 1.0.0", rpcConsume(t, addr, "-version", "1.0.0", "-n", "3", "-arg", "x"), "ok v1:x", "ok v1:x", "ok v1:x")
+	rpcWantLines(t, "version 2.0.0", rpcConsume(t, addr, "-version", "2.0.0", "-arg", "y"), "ok v2:y")
+	rpcWantLines(t, "group gray", rpcConsume(t, addr, "-version", "1.0.0", "-group", "gray", "-arg", "z"), "ok gray:z")
+	rpcWantLines(t, "unknown interface", rpcConsume(t, addr, "-interface", "org.example.Nobody"), "govoy: no route")
+}
+
+func TestRPCDubboRoutingThroughHost(t *testing.T) {
+	dubboRouting(t, func(cfg string) string { return rpcHost(t, cfg).addr })
+}
+
+// TestRealEnvoyContribRPC runs the routing scenario with govoy.so's govoy-rpc inside a contrib
+// Envoy (ENVOY_BIN). The bootstrap it would use is checked offline in any case.
+func TestRealEnvoyContribRPC(t *testing.T) {
+	probe := rpcBootstrap(t, "/etc/envoy/govoy.so", `{"protocols":["dubbo"],"routes":[{"service":"s"}],
+	  "services":[{"name":"s","endpoints":[{"address":"127.0.0.2:20880"}]}]}`)
+	js, _ := json.Marshal(probe)
+	if ps := configcheck.Check("rpc bootstrap", js); len(ps) != 0 {
+		t.Fatalf("the bootstrap of the real-Envoy variant is invalid:\n%s", configcheck.Summary(ps))
+	}
+	bin := contribEnvoy(t)
+	so := buildGovoy(t)
+	dubboRouting(t, func(cfg string) string { return startEnvoy(t, bin, rpcBootstrap(t, so, cfg)) })
+}
+
+// rpcBootstrap is a static bootstrap whose one listener (127.0.0.1, port 0) runs so's govoy-rpc
+// network filter with cfg (JSON), as envoy-configs/rpc.yaml does.
+func rpcBootstrap(t *testing.T, so, cfg string) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal([]byte(cfg), &v); err != nil {
+		t.Fatal(err)
+	}
+	addr := map[string]any{"socket_address": map[string]any{"address": "127.0.0.1", "port_value": 0}}
+	return map[string]any{
+		"admin": map[string]any{"address": addr},
+		"static_resources": map[string]any{"listeners": []any{map[string]any{
+			"name":    "rpc",
+			"address": addr,
+			"filter_chains": []any{map[string]any{"filters": []any{map[string]any{
+				"name": "envoy.filters.network.golang",
+				"typed_config": map[string]any{
+					"@type":              "type.googleapis.com/envoy.extensions.filters.network.golang.v3alpha.Config",
+					"is_terminal_filter": true,
+					"library_id":         "govoy",
+					"library_path":       so,
+					"plugin_name":        "govoy-rpc",
+					"plugin_config": map[string]any{
+						"@type":    "type.googleapis.com/xds.type.v3.TypedStruct",
+						"type_url": "type.googleapis.com/govoy.rpc.proxy.v1.Config",
+						"value":    v,
+					},
+				},
+			}}}},
+		}}},
+	}
 }
 
 func TestRPCDubboTimeoutAndKilledProvider(t *testing.T) {
