@@ -25,7 +25,8 @@ export GOVOY_SO="$ROOT/dist/govoy.so"
 
 step "go test $PKGS -timeout $TEST_TIMEOUT"
 testlog="$(mktemp)"
-trap 'rm -f "$testlog"' EXIT
+fuzzlog="$(mktemp)"
+trap 'rm -f "$testlog" "$fuzzlog"' EXIT
 "$GO" test -timeout "$TEST_TIMEOUT" $PKGS 2>&1 | tee "$testlog"   # pipefail: a failure stops here
 npkg="$(grep '^ok ' "$testlog" | grep -vc 'no tests to run' || true)"
 
@@ -40,7 +41,16 @@ for dir in "${fuzzdirs[@]}"; do
   for name in $names; do
     [[ "$name" == Fuzz* ]] || continue
     echo "-- $dir $name"
-    "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" "$dir"
+    if ! "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" "$dir" 2>&1 | tee "$fuzzlog"; then
+      # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" as
+      # -fuzztime ends (go.dev/issue/75804, fixed in Go 1.27). Only that, with no failing input
+      # written, is passed over; any other failure stops the run.
+      if grep -q '^    context deadline exceeded$' "$fuzzlog" && ! grep -q 'Failing input written' "$fuzzlog"; then
+        echo "fuzz: $name stopped by Go's -fuzztime deadline race (go.dev/issue/75804), no failing input: not a failure"
+      else
+        exit 1
+      fi
+    fi
     nfuzz=$((nfuzz + 1))
   done
 done
