@@ -15,11 +15,10 @@ import (
 // QueryParam returns the first value of the query parameter name in a request path
 // ("/p?a=1&b=2"), decoded. Parameters that do not decode are skipped.
 func QueryParam(path, name string) (string, bool) {
-	_, query, ok := strings.Cut(path, "?")
+	_, query, _, ok, _ := splitPath(path)
 	if !ok {
 		return "", false
 	}
-	query, _, _ = strings.Cut(query, "#")
 	for query != "" {
 		var pair string
 		pair, query, _ = strings.Cut(query, "&")
@@ -36,14 +35,21 @@ func QueryParam(path, name string) (string, bool) {
 	return "", false
 }
 
+// splitPath cuts a request path into what comes before the query, the query and the fragment.
+// A '?' after the '#' belongs to the fragment.
+func splitPath(path string) (base, query, frag string, hasQuery, hasFrag bool) {
+	beforeFrag, frag, hasFrag := strings.Cut(path, "#")
+	base, query, hasQuery = strings.Cut(beforeFrag, "?")
+	return base, query, frag, hasQuery, hasFrag
+}
+
 // StripQueryParam returns path without any occurrence of the query parameter name; the other
 // parameters keep their order and encoding.
 func StripQueryParam(path, name string) string {
-	base, query, ok := strings.Cut(path, "?")
+	base, query, frag, ok, hasFrag := splitPath(path)
 	if !ok {
 		return path
 	}
-	query, frag, hasFrag := strings.Cut(query, "#")
 	kept := make([]string, 0, 4)
 	for _, pair := range strings.Split(query, "&") {
 		k, _, _ := strings.Cut(pair, "=")

@@ -14,6 +14,7 @@ func TestQueryParam(t *testing.T) {
 		{"/p?key=", "key", "", true},
 		{"/p?keys=x", "key", "", false},
 		{"/p?a=1#key=x", "key", "", false},
+		{"/p#f?key=x", "key", "", false}, // a '?' in the fragment starts no query
 		{"/p", "key", "", false},
 		{"/p?key=%zz&key=ok", "key", "ok", true}, // undecodable values are skipped
 	} {
@@ -31,6 +32,8 @@ func TestStripQueryParam(t *testing.T) {
 		{"/p?key=1&key=2&c", "/p?c"},
 		{"/p?k%65y=1&a", "/p?a"},
 		{"/p?a=1&key=2#frag", "/p?a=1#frag"},
+		{"/p?key=1#f?key=2", "/p#f?key=2"}, // the fragment is not the query
+		{"/p#f?key=2", "/p#f?key=2"},
 		{"/p?keys=1", "/p?keys=1"},
 		{"/p", "/p"},
 	} {
