@@ -4,11 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 
-	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/govoy/govoy/filters/internal/typedconfig"
 	"github.com/govoy/govoy/filters/plugin/chainpb"
 )
 
@@ -56,9 +55,9 @@ func ChainTypedStruct(chainJSON string) (*anypb.Any, error) {
 	if err := json.Unmarshal([]byte(chainJSON), &v); err != nil {
 		return nil, fmt.Errorf("chain JSON: %w", err)
 	}
-	s, err := structpb.NewStruct(v)
+	a, err := typedconfig.Wrap(chainTypeURL, v)
 	if err != nil {
 		return nil, fmt.Errorf("chain JSON: %w", err)
 	}
-	return anypb.New(&xdstypev3.TypedStruct{TypeUrl: chainTypeURL, Value: s})
+	return a, nil
 }

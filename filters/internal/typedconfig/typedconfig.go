@@ -67,6 +67,16 @@ func Unpack(a *anypb.Any, msg proto.Message) error {
 	return nil
 }
 
+// Wrap puts value, a config in its JSON form, in an xds.type.v3.TypedStruct naming typeURL: what
+// Envoy hands over for a config written in a YAML bootstrap. Tools and tests build configs with it.
+func Wrap(typeURL string, value map[string]any) (*anypb.Any, error) {
+	s, err := structpb.NewStruct(value)
+	if err != nil {
+		return nil, fmt.Errorf("TypedStruct value: %w", err)
+	}
+	return anypb.New(&xdstypev3.TypedStruct{TypeUrl: typeURL, Value: s})
+}
+
 // typedStruct reads an xds or udpa TypedStruct: the type it names and its value.
 func typedStruct(a *anypb.Any) (typeURL string, value *structpb.Struct, err error) {
 	if typeName(a.GetTypeUrl()) == udpaTypedStruct {

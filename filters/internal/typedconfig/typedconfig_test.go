@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/apipb"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -25,13 +24,21 @@ func mustAny(t *testing.T, m proto.Message) *anypb.Any {
 	return a
 }
 
-func value(t *testing.T, v map[string]any) *structpb.Struct {
+// wrap is Wrap in an xds TypedStruct, or the same in a udpa one.
+func wrap(t *testing.T, udpa bool, typeURL string, v map[string]any) *anypb.Any {
 	t.Helper()
-	s, err := structpb.NewStruct(v)
+	a, err := Wrap(typeURL, v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	if udpa {
+		var ts xdstypev3.TypedStruct
+		if err := a.UnmarshalTo(&ts); err != nil {
+			t.Fatal(err)
+		}
+		a = mustAny(t, &udpatypev1.TypedStruct{TypeUrl: ts.GetTypeUrl(), Value: ts.GetValue()})
+	}
+	return a
 }
 
 func TestUnpack(t *testing.T) {
@@ -39,8 +46,8 @@ func TestUnpack(t *testing.T) {
 	fields := map[string]any{"name": "svc", "version": "v2"}
 	for name, a := range map[string]*anypb.Any{
 		"packed":           mustAny(t, want),
-		"xds TypedStruct":  mustAny(t, &xdstypev3.TypedStruct{TypeUrl: apiURL, Value: value(t, fields)}),
-		"udpa TypedStruct": mustAny(t, &udpatypev1.TypedStruct{TypeUrl: apiURL, Value: value(t, fields)}),
+		"xds TypedStruct":  wrap(t, false, apiURL, fields),
+		"udpa TypedStruct": wrap(t, true, apiURL, fields),
 	} {
 		got := &apipb.Api{}
 		if err := Unpack(a, got); err != nil || !proto.Equal(got, want) {
@@ -55,8 +62,8 @@ func TestUnpack(t *testing.T) {
 		want string
 	}{
 		"another message":        {mustAny(t, wrapperspb.String("x")), `type "type.googleapis.com/google.protobuf.StringValue" is not google.protobuf.Api or a TypedStruct naming it`},
-		"TypedStruct of another": {mustAny(t, &xdstypev3.TypedStruct{TypeUrl: "type.googleapis.com/x.Y", Value: value(t, nil)}), `TypedStruct.type_url is "type.googleapis.com/x.Y", want type.googleapis.com/google.protobuf.Api`},
-		"misspelt field":         {mustAny(t, &xdstypev3.TypedStruct{TypeUrl: apiURL, Value: value(t, map[string]any{"nmae": "svc"})}), `unknown field "nmae"`},
+		"TypedStruct of another": {wrap(t, false, "type.googleapis.com/x.Y", nil), `TypedStruct.type_url is "type.googleapis.com/x.Y", want type.googleapis.com/google.protobuf.Api`},
+		"misspelt field":         {wrap(t, true, apiURL, map[string]any{"nmae": "svc"}), `unknown field "nmae"`},
 		"broken packed bytes":    {&anypb.Any{TypeUrl: apiURL, Value: []byte{0xff}}, "decode google.protobuf.Api"},
 		"broken TypedStruct":     {&anypb.Any{TypeUrl: "type.googleapis.com/xds.type.v3.TypedStruct", Value: []byte{0xff}}, "decode TypedStruct"},
 	} {

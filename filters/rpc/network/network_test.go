@@ -4,10 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	xds "github.com/cncf/xds/go/xds/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/govoy/govoy/filters/internal/typedconfig"
 	_ "github.com/govoy/govoy/filters/rpc/codec/dubbo"
 )
 
@@ -15,11 +14,7 @@ const configTypeURL = "type.googleapis.com/govoy.rpc.proxy.v1.Config"
 
 func typed(t *testing.T, typeURL string, v map[string]any) *anypb.Any {
 	t.Helper()
-	s, err := structpb.NewStruct(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := anypb.New(&xds.TypedStruct{TypeUrl: typeURL, Value: s})
+	a, err := typedconfig.Wrap(typeURL, v)
 	if err != nil {
 		t.Fatal(err)
 	}

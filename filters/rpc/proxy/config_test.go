@@ -4,20 +4,15 @@ import (
 	"strings"
 	"testing"
 
-	xds "github.com/cncf/xds/go/xds/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/govoy/govoy/filters/internal/typedconfig"
 	_ "github.com/govoy/govoy/filters/rpc/codec/resp" // a registered protocol without request ids
 )
 
 func typedStruct(t *testing.T, typeURL string, v map[string]any) *anypb.Any {
 	t.Helper()
-	s, err := structpb.NewStruct(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := anypb.New(&xds.TypedStruct{TypeUrl: typeURL, Value: s})
+	a, err := typedconfig.Wrap(typeURL, v)
 	if err != nil {
 		t.Fatal(err)
 	}
