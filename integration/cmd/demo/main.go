@@ -391,12 +391,17 @@ func startEnvoy(ctx context.Context, bin, tmp, so string, boot map[string]any, u
 // response headers of the last one.
 func curl(ctx context.Context, key string, urls ...string) ([]int, string, error) {
 	// -S: curl's own error messages (connection reset, timeout) go to stderr, kept for the error below.
-	args := []string{"-sS", "--max-time", "30", "-D", "-", "-o", "/dev/null", "-w", "STATUS %{http_code}\n"}
+	args := []string{"-sS", "--max-time", "30", "-D", "-", "-w", "STATUS %{http_code}\n"}
 	if key != "" {
 		args = append(args, "-H", "x-api-key: "+key)
 	}
+	for _, u := range urls {
+		// One -o per URL: curl applies each to one URL, and a body left on stdout (fault
+		// injection's 503 has no final newline) would hide the STATUS line after it.
+		args = append(args, "-o", "/dev/null", u)
+	}
 	var stderr strings.Builder
-	cmd := exec.CommandContext(ctx, "curl", append(args, urls...)...)
+	cmd := exec.CommandContext(ctx, "curl", args...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -416,8 +421,8 @@ func curl(ctx context.Context, key string, urls ...string) ([]int, string, error
 		hdr.WriteString(line + "\n")
 	}
 	if len(codes) != len(urls) {
-		return nil, "", fmt.Errorf("curl: %d status codes for %d requests (codes %v); curl said: %q",
-			len(codes), len(urls), codes, strings.TrimSpace(stderr.String()))
+		return nil, "", fmt.Errorf("curl: %d status codes for %d requests (codes %v); curl said: %q; its output ends %q",
+			len(codes), len(urls), codes, strings.TrimSpace(stderr.String()), string(out[max(0, len(out)-3000):]))
 	}
 	return codes, hdr.String(), nil
 }
