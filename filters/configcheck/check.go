@@ -5,7 +5,8 @@
 // govoy-bridge upstream (bridge.ParseAny) and the cluster specifier (cluster.ParseAny).
 //
 // Only message types linked into the binary can be resolved: the caller blank-imports the Envoy extension
-// packages and govoy plugin packages it supports (filters/cmd/govoy-validate does).
+// packages, govoy plugins and RPC codecs it supports (filters/cmd/govoy-validate does: filters/http/all
+// and filters/rpc/codec/all, as govoy.so).
 package configcheck
 
 import (
